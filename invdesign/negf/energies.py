@@ -1,0 +1,49 @@
+"""Energy-grid validation and the complex working dtype (conventions: ``invdesign.negf``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from invdesign.negf.errors import NEGFInputError
+
+WORKING_DTYPES = (torch.complex128, torch.complex64)
+
+
+def check_dtype(dtype: torch.dtype) -> torch.dtype:
+    if dtype not in WORKING_DTYPES:
+        raise NEGFInputError(f"dtype must be torch.complex128 (default) or torch.complex64; got {dtype}")
+    return dtype
+
+
+def as_energies(energies, dtype: torch.dtype = torch.complex128, device=None) -> tuple[torch.Tensor, bool]:
+    """Validate energies (eV) and return ``(z, scalar)`` with ``z`` a 1-D complex tensor.
+
+    Accepts a number, a sequence, a 1-D numpy array or a 1-D tensor (real, or complex with Im >= 0
+    for contour integration). Autograd through a real tensor of energies is kept.
+    ``scalar`` says the input was a single number, so outputs drop the energy dimension.
+    """
+    check_dtype(dtype)
+    if isinstance(energies, torch.Tensor):
+        e = energies
+    else:
+        arr = np.asarray(energies)
+        if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number)):
+            raise NEGFInputError(f"energies must be numbers (eV); got {type(energies).__name__} of {arr.dtype}")
+        e = torch.as_tensor(arr)
+    if e.ndim > 1:
+        raise NEGFInputError(
+            f"energies must be a number or a 1-D grid (eV); got shape {tuple(e.shape)}. "
+            "Batch over parameter sets through the Hamiltonian's leading dimensions instead."
+        )
+    if not (e.is_floating_point() or e.is_complex()):
+        e = e.to(torch.float64)
+    scalar = e.ndim == 0
+    e = e.reshape(-1)
+    if e.numel() == 0:
+        raise NEGFInputError("energies is empty")
+    if not torch.isfinite(e.detach()).all():
+        raise NEGFInputError("energies contain NaN or infinite values")
+    if e.is_complex() and (e.detach().imag < 0).any():
+        raise NEGFInputError("complex energies must have Im(E) >= 0 (retarded Green's functions)")
+    return e.to(dtype=dtype, device=device), scalar

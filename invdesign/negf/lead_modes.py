@@ -1,0 +1,181 @@
+"""Exact lead surface Green's function from the lead's Bloch modes (numpy/scipy, no autograd).
+
+For a lead with ``A = E S - H`` (conventions: ``invdesign.negf``) a Bloch solution
+``psi_n = lambda^n phi`` of ``A10 psi_{n-1} + A00 psi_n + A01 psi_{n+1} = 0`` is an eigenvector of the
+pencil
+    [[0, I], [-A10, -A00]] x = lambda [[I, 0], [0, A01]] x,      x = [psi_{n-1}; psi_n],
+which stays well posed when ``h01`` is singular (infinite eigenvalues). The retarded surface Green's
+function uses the n *outgoing* solutions: those decaying away from the device (|lambda| < 1), taken
+as an orthonormal deflating subspace from an ordered QZ (robust to defective evanescent eigenvalues),
+plus the propagating ones (|lambda| = 1) whose group velocity
+    v ~ 2 Im(lambda phi^dagger A01 phi) / phi^dagger S(k) phi
+points away from the device; degenerate propagating modes are rotated to diagonalise the velocity
+(current) operator first. With ``X = [T; B]`` spanning the outgoing solutions (``B = F T``, ``F`` the
+cell-to-cell propagator), ``g = (A00 + A01 F)^-1 = T (A00 T + A01 B)^-1``. No broadening is added.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg
+
+from invdesign.negf.errors import ConvergenceError
+
+UNIT_CIRCLE_TOL = 1e-8  # |1 - |lambda|| below this: propagating (eigenvalues carry ~1e-8 error at band edges)
+DEGENERATE_TOL = 1e-7  # propagating eigenvalues closer than this share a velocity-diagonalised group
+# g = T W^-1 has a pole where the lead's own termination carries a bound state (e.g. E = 0 for some
+# graphene cells), and no mode basis exists exactly at a high-order band touching (E = 0 in zigzag
+# ribbons). There g is returned as NaN and the device solve (invdesign.negf.solution) evaluates at
+# E +- delta instead and averages.
+POLE_COND = 1e14
+NULL_SPACE_RTOL = 1e-6
+PAIRING_WINDOW = 1e-3  # at real E, eigenvalues this close to |lambda| = 1 are tested by pairing  # singular values of (A - lambda B) below this (relative) span the mode space
+
+
+def _pencil(a00: np.ndarray, a01: np.ndarray, a10: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n = a00.shape[0]
+    eye, zero = np.eye(n, dtype=complex), np.zeros((n, n), dtype=complex)
+    lhs = np.block([[zero, eye], [-a10, -a00]])
+    rhs = np.block([[eye, zero], [zero, a01]])
+    return lhs, rhs
+
+
+def _propagating_groups(lam: np.ndarray) -> list[list[int]]:
+    """Cluster unit-circle eigenvalues (indices into ``lam``) that coincide to ``DEGENERATE_TOL``."""
+    order = np.argsort(np.angle(lam))
+    groups: list[list[int]] = []
+    for i in order:
+        for grp in groups:
+            if abs(lam[grp[0]] - lam[i]) < DEGENERATE_TOL:
+                grp.append(i)
+                break
+        else:
+            groups.append([i])
+    return groups
+
+
+def _on_unit_circle(lam: np.ndarray, real_energy: bool) -> np.ndarray:
+    """Mask of propagating eigenvalues.
+
+    At real energies eigenvalues come in pairs (lambda, 1/conj(lambda)), and a propagating one is its
+    own partner. Near a flat band or a high-order band edge, eigenvalues cluster and carry errors far
+    above rounding (~eps / gap^3), so the test "|lambda| = 1 within a tolerance" misfires; matching each
+    eigenvalue's partner to itself rather than to a neighbour does not.
+    """
+    finite = np.isfinite(lam) & (lam != 0)
+    near = finite & (np.abs(np.abs(lam) - 1.0) <= (PAIRING_WINDOW if real_energy else UNIT_CIRCLE_TOL))
+    if not real_energy:
+        return near
+    out = np.zeros(lam.shape, dtype=bool)
+    for i in np.nonzero(near)[0]:
+        partner = 1.0 / np.conj(lam[i])
+        d_self = abs(lam[i] - partner)
+        others = np.delete(lam[finite], np.nonzero(np.nonzero(finite)[0] == i)[0])
+        d_other = np.min(np.abs(others - partner)) if others.size else np.inf
+        out[i] = d_self <= UNIT_CIRCLE_TOL or d_self < d_other
+    return out
+
+
+def _classify(lhs, rhs, a01, alpha, beta, real_energy):
+    """Decide which eigenvalues of the pencil are outgoing.
+
+    Returns ``(select, velocities, split)``: ``select`` marks eigenvalues taken whole (decaying ones
+    and propagating groups that all move away from the device); ``split`` lists groups of coinciding
+    propagating eigenvalues that must be split by velocity (a band edge, i.e. a Jordan pair, or modes
+    of opposite velocities at one k), as ``(is_edge, [(v, top, bottom), ...])``.
+    """
+    n = lhs.shape[0] // 2
+    finite = np.abs(beta) > 0
+    lam = np.full(alpha.shape, np.inf + 0j)
+    lam[finite] = alpha[finite] / beta[finite]
+    on_circle = _on_unit_circle(lam, real_energy)
+    select = (np.abs(alpha) < np.abs(beta)) & ~on_circle
+    on_circle = np.nonzero(on_circle)[0]
+    velocities, split = [], []
+    for grp in _propagating_groups(lam[on_circle]):
+        idx = on_circle[grp]
+        lam_g = lam[idx].mean()
+        _, sv, vh = np.linalg.svd(lhs - lam_g * rhs)
+        # At (or within ~1e-14 eV of) a band edge a pair of modes becomes one Jordan chain: the
+        # pencil then has fewer null directions than eigenvalues in the group.
+        dim = min(len(idx), int(np.count_nonzero(sv < NULL_SPACE_RTOL * max(1.0, sv[0]))))
+        x = vh[len(sv) - dim:].conj().T  # (2n, dim) orthonormal basis of the mode space
+        top, bot = x[:n], x[n:]
+        # Current form on the coefficients of x (the psi_0 parts alone may be dependent).
+        m = lam_g * (top.conj().T @ a01 @ top)
+        v, c = np.linalg.eigh(-1j * (m - m.conj().T))
+        if dim == len(idx) and (np.all(v > 0) or np.all(v < 0)):
+            select[idx] = v[0] > 0
+            velocities += list(v[v > 0])
+        else:
+            split.append((dim < len(idx), [(v[k], top @ c[:, k], bot @ c[:, k]) for k in range(dim)]))
+    return select, velocities, split
+
+
+def outgoing_modes(a00: np.ndarray, a01: np.ndarray, a10: np.ndarray):
+    """Outgoing solutions of one lead at one energy.
+
+    Returns ``(top, bottom, velocities)``: ``top``/``bottom`` are ``(n, n)`` with columns ``psi_0`` and
+    ``psi_1`` of the n outgoing solutions; ``velocities`` holds ``dE/dk`` (eV per unit cell, up to the
+    positive norm of the mode) of the propagating outgoing modes (an empty array if none).
+    Outgoing eigenvalues are gathered into an orthonormal deflating subspace by an ordered QZ, so
+    nearly parallel eigenvectors (close to band edges and flat bands) do not spoil the basis.
+    """
+    n = a00.shape[0]
+    lhs, rhs = _pencil(a00, a01, a10)
+    scale = max(1.0, np.abs(a00).max(), np.abs(a01).max())
+    real_energy = bool(np.abs(a10 - a01.conj().T).max() <= 1e-14 * scale
+                       and np.abs(a00 - a00.conj().T).max() <= 1e-14 * scale)
+    found = {}
+
+    def select(alpha, beta):
+        found["select"], found["velocities"], found["split"] = _classify(lhs, rhs, a01, alpha, beta, real_energy)
+        return found["select"]
+
+    _, _, _, _, _, z = scipy.linalg.ordqz(lhs, rhs, sort=select, output="complex")
+    n_whole = int(np.count_nonzero(found["select"]))
+    edge = [mode for is_edge, modes in found["split"] if is_edge for mode in modes]
+    candidates = sorted((mode for is_edge, modes in found["split"] if not is_edge for mode in modes),
+                        key=lambda mode: -mode[0])
+    n_pick = n - n_whole - len(edge)
+    if n_pick < 0 or n_pick > len(candidates):
+        raise ConvergenceError(
+            f"lead mode classification failed: {n_whole} outgoing, {len(edge)} band-edge and "
+            f"{len(candidates)} undecided propagating modes for a lead of {n} orbitals"
+        )
+    # Ranking the undecided modes by velocity (rather than testing the sign) keeps the count exact
+    # where rounding blurs a sign.
+    extra = edge + candidates[:n_pick]
+    top = np.hstack([z[:n, :n_whole]] + [t[:, None] for _, t, _ in extra])
+    bot = np.hstack([z[n:, :n_whole]] + [b[:, None] for _, _, b in extra])
+    velocities = np.array(found["velocities"] + [v for v, _, _ in extra if v > 0])
+    return top, bot, velocities
+
+
+def surface_gf_modes(a00: np.ndarray, a01: np.ndarray, a10: np.ndarray) -> np.ndarray:
+    """Retarded surface Green's function for a batch ``(..., n, n)`` of ``(A00, A01, A10)``."""
+    shape = a00.shape
+    n = shape[-1]
+    a00, a01, a10 = (np.broadcast_to(x, shape).reshape(-1, n, n) for x in (a00, a01, a10))
+    out = np.empty((a00.shape[0], n, n), dtype=complex)
+    for i in range(a00.shape[0]):
+        try:
+            top, bot, _ = outgoing_modes(a00[i], a01[i], a10[i])
+        except ConvergenceError:  # exactly at a high-order band touching (flat band): treat as a pole
+            out[i] = np.nan
+            continue
+        w = a00[i] @ top + a01[i] @ bot
+        if np.linalg.cond(w) > POLE_COND:
+            out[i] = np.nan  # a surface-state pole of g at this energy: see POLE_COND
+        else:
+            out[i] = top @ np.linalg.solve(w, np.eye(n))
+    return out.reshape(shape)
+
+
+def count_open_channels(a00: np.ndarray, a01: np.ndarray, a10: np.ndarray) -> np.ndarray:
+    """Number of propagating outgoing modes (open channels) for a batch ``(..., n, n)``."""
+    shape = a00.shape
+    n = shape[-1]
+    a00, a01, a10 = (np.broadcast_to(x, shape).reshape(-1, n, n) for x in (a00, a01, a10))
+    counts = np.array([np.count_nonzero(outgoing_modes(a00[i], a01[i], a10[i])[2] > 0) for i in range(len(a00))])
+    return counts.reshape(shape[:-2])

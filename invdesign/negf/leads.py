@@ -1,0 +1,239 @@
+"""Lead surface Green's functions and self-energies, differentiable by the implicit function theorem.
+
+The forward value comes from any solver of the Dyson fixed point ``g = [A00 - A01 g A10]^-1``
+(exact Bloch modes by default, Lopez-Sancho decimation as an alternative). The backward pass never
+unrolls the solver: at the fixed point,
+    dg - (g A01) dg (A10 g) = g [dA00 - dA01 g A10 - A01 g dA10] g,
+a Stein equation, so the vector-Jacobian product solves the adjoint Stein equation once. The backward is
+written in differentiable torch operations, so higher derivatives (e.g. d/dtheta of dT/dE) work.
+Conventions (orientation of h01, sign of Sigma and Gamma): ``invdesign.negf``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np  # noqa: F401
+import torch
+
+from invdesign.negf.energies import as_energies
+from invdesign.negf.errors import ConvergenceError, NEGFInputError
+from invdesign.negf.lead_modes import count_open_channels, surface_gf_modes
+from invdesign.negf.system import Lead
+
+METHODS = ("modes", "sancho")
+SANCHO_TOL = 1e-13
+SANCHO_MAX_ITER = 200
+
+
+def lead_blocks(lead: Lead, z: torch.Tensor, dtype: torch.dtype):
+    """``(A00, A01, A10)`` of ``A = z S - H`` for energies ``z`` (nE,): shapes ``(..., nE, n, n)``."""
+    zz = z.to(dtype)[:, None, None]
+    h00, h01 = (m.to(dtype=dtype, device=z.device).unsqueeze(-3) for m in (lead.h00, lead.h01))
+    if lead.has_overlap:
+        s00, s01 = (m.to(dtype=dtype, device=z.device).unsqueeze(-3) for m in (lead.s00, lead.s01))
+        a00, a01, a10 = zz * s00 - h00, zz * s01 - h01, zz * s01.mH - h01.mH
+    else:
+        eye = torch.eye(lead.size, dtype=dtype, device=z.device)
+        a00, a01, a10 = zz * eye - h00, -h01, -h01.mH
+    return torch.broadcast_tensors(a00, a01, a10)
+
+
+def _solve_stein(p: torch.Tensor, q: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """Solve ``X - P X Q = C`` for batched square P (r1), Q (r2); differentiable torch ops."""
+    r1, r2 = p.shape[-1], q.shape[-1]
+    batch = torch.broadcast_shapes(p.shape[:-2], q.shape[:-2], c.shape[:-2])
+    kron = torch.einsum("...ac,...db->...abcd", p, q).reshape(*batch, r1 * r2, r1 * r2)
+    eye = torch.eye(r1 * r2, dtype=kron.dtype, device=kron.device)
+    x = torch.linalg.solve(eye - kron, c.expand(*batch, r1, r2).reshape(*batch, r1 * r2, 1))
+    return x.reshape(*batch, r1, r2)
+
+
+def _nonzero_index(m: torch.Tensor, dim: int) -> torch.Tensor:
+    """Indices along ``dim`` (-2: rows, -1: columns) where ``m`` has any nonzero entry in the batch."""
+    other = -1 if dim == -2 else -2
+    mask = m.detach().abs().amax(dim=other).reshape(-1, m.shape[dim]).amax(0) > 0
+    return torch.nonzero(mask).reshape(-1)
+
+
+def _implicit_vjp(a00, a01, a10, g, gbar):
+    """Adjoints ``(A00bar, A01bar, A10bar)`` of ``g`` at the Dyson fixed point, given ``gbar``.
+
+    ``Mbar = g^H Wbar g^H`` solves ``Mbar - (g^H A01^H) Mbar (A10^H g^H) = g^H gbar g^H``; only the rows
+    of A01 and the columns of A10 that are not structurally zero enter that product, so the Stein
+    equation is solved on those r1 x r2 entries (graphene leads: a few orbitals, not the whole cell).
+    """
+    gh = g.mH
+    c = gh @ gbar @ gh
+    rows = _nonzero_index(a01, -2)  # j with A01[j, :] != 0
+    cols = _nonzero_index(a10, -1)  # k with A10[:, k] != 0
+    if len(rows) == 0 or len(cols) == 0:
+        mbar = c
+    else:
+        u = gh @ a01.mH[..., :, rows]  # (n, r1)
+        v = a10.mH[..., cols, :] @ gh  # (r2, n)
+        z = _solve_stein(u[..., rows, :], v[..., :, cols], c[..., rows, :][..., :, cols])
+        mbar = c + u @ z @ v
+    return mbar, -mbar @ (g @ a10).mH, -(a01 @ g).mH @ mbar
+
+
+class _SurfaceGF(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, a00, a01, a10, solver):
+        g = solver(a00.detach(), a01.detach(), a10.detach())
+        ctx.save_for_backward(a00, a01, a10, g)
+        return g
+
+    @staticmethod
+    def backward(ctx, gbar):
+        a00, a01, a10, g = ctx.saved_tensors
+        if not any(ctx.needs_input_grad[:3]):
+            return None, None, None, None
+        return (*_implicit_vjp(a00, a01, a10, g, gbar), None)
+
+
+def _modes_solver(a00, a01, a10):
+    g = surface_gf_modes(*(x.cpu().to(torch.complex128).numpy() for x in (a00, a01, a10)))
+    return torch.as_tensor(g).to(dtype=a00.dtype, device=a00.device)
+
+
+def _sancho_iterate(a00, a01, a10, max_iter: int = SANCHO_MAX_ITER, tol: float = SANCHO_TOL):
+    """Lopez-Sancho decimation (torch, batched); differentiable when its inputs are (unrolled)."""
+    es, e, a, b = a00, a00, a01, a10
+    history = []
+    scale = max(1.0, float(a00.detach().abs().max()))
+    for _ in range(max_iter):
+        rhs = torch.cat([b, a], dim=-1)
+        gb, ga = torch.linalg.solve(e, rhs).split(b.shape[-1], dim=-1)  # e^-1 b, e^-1 a
+        es = es - a @ gb
+        e = e - a @ gb - b @ ga
+        a, b = -(a @ ga), -(b @ gb)
+        res = float(torch.maximum(a.detach().abs().amax(), b.detach().abs().amax())) / scale
+        history.append(res)
+        if res < tol:
+            return torch.linalg.inv(es), history
+    raise ConvergenceError(
+        "Lopez-Sancho decimation did not converge (inside a band it needs eta > 0; the default "
+        "method='modes' is exact at real energies)",
+        history,
+    )
+
+
+def _sancho_solver(a00, a01, a10):
+    return _sancho_iterate(a00, a01, a10)[0]
+
+
+SOLVERS: dict[str, Callable] = {"modes": _modes_solver, "sancho": _sancho_solver}
+
+
+def _energies_for(energies, eta: float, dtype: torch.dtype, device) -> tuple[torch.Tensor, bool]:
+    if eta < 0:
+        raise NEGFInputError(f"eta must be >= 0 (eV); got {eta}")
+    z, scalar = as_energies(energies, dtype, device)
+    return (z + 1j * eta if eta else z), scalar
+
+
+def surface_gf_z(lead: Lead, z: torch.Tensor, method: str = "modes", dtype=torch.complex128) -> torch.Tensor:
+    """Surface Green's function at validated 1-D complex energies ``z``: ``(..., nE, n, n)``."""
+    if method not in SOLVERS:
+        raise NEGFInputError(f"unknown surface Green's function method {method!r}; choose from {METHODS}")
+    return _SurfaceGF.apply(*lead_blocks(lead, z, dtype), SOLVERS[method])
+
+
+def self_energy_z(
+    lead: Lead, z: torch.Tensor, edge_size: int, method: str = "modes", dtype=torch.complex128
+) -> torch.Tensor:
+    """Self-energy at validated 1-D complex energies ``z``: ``(..., nE, m, m)``."""
+    c, sc = lead.coupling_to(edge_size)
+    g = surface_gf_z(lead, z, method, dtype)
+    zz = z.to(dtype)[:, None, None]
+    c = c.to(dtype=dtype, device=g.device).unsqueeze(-3)
+    if sc is None:
+        tau, tau_dag = -c, -c.mH
+    else:
+        sc = sc.to(dtype=dtype, device=g.device).unsqueeze(-3)
+        tau, tau_dag = zz * sc - c, zz * sc.mH - c.mH
+    return tau_dag @ g @ tau
+
+
+def surface_green_function(
+    lead: Lead,
+    energies,
+    *,
+    method: str = "modes",
+    eta: float = 0.0,
+    dtype: torch.dtype = torch.complex128,
+) -> torch.Tensor:
+    """Retarded surface Green's function of lead cell 0, shape ``(..., nE, n, n)`` (1/eV).
+
+    Args:
+        lead: the lead; its matrices may carry batch dimensions ``...``.
+        energies: number or 1-D grid (eV), real or complex with Im >= 0; may require grad.
+            A number gives shape ``(..., n, n)``.
+        method: ``"modes"`` (exact at real energies, default) or ``"sancho"`` (decimation; needs
+            ``eta > 0`` inside a band).
+        eta: optional broadening (eV) added as ``E + i eta``; 0 by default.
+        dtype: complex working dtype.
+    """
+    z, scalar = _energies_for(energies, eta, dtype, lead.h00.device)
+    g = surface_gf_z(lead, z, method, dtype)
+    return g.squeeze(-3) if scalar else g
+
+
+def surface_green_function_sancho_unrolled(
+    lead: Lead, energies, *, eta: float, dtype: torch.dtype = torch.complex128
+) -> torch.Tensor:
+    """Lopez-Sancho surface Green's function with autograd *through the iterations*.
+
+    A reference for testing the implicit backward; slower and memory-hungry, not for production.
+    """
+    z, scalar = _energies_for(energies, eta, dtype, lead.h00.device)
+    g = _sancho_iterate(*lead_blocks(lead, z, dtype))[0]
+    return g.squeeze(-3) if scalar else g
+
+
+def self_energy(
+    lead: Lead,
+    energies,
+    edge_size: int | None = None,
+    *,
+    method: str = "modes",
+    eta: float = 0.0,
+    dtype: torch.dtype = torch.complex128,
+) -> torch.Tensor:
+    """Lead self-energy on the device edge slice, shape ``(..., nE, m, m)`` (eV).
+
+    ``Sigma = (E s_c^dagger - c^dagger) g (E s_c - c)`` with ``c = coupling``, i.e. ``c^dagger g c`` for
+    an orthogonal basis. ``edge_size`` defaults to the lead cell size (coupling = h01^dagger).
+    """
+    z, scalar = _energies_for(energies, eta, dtype, lead.h00.device)
+    sigma = self_energy_z(lead, z, lead.size if edge_size is None else edge_size, method, dtype)
+    return sigma.squeeze(-3) if scalar else sigma
+
+
+def broadening(sigma: torch.Tensor) -> torch.Tensor:
+    """``Gamma = i (Sigma - Sigma^dagger)``."""
+    return 1j * (sigma - sigma.mH)
+
+
+def open_channels(lead: Lead, energies) -> np.ndarray:
+    """Number of open (propagating, outgoing) channels of the lead at real energies, shape ``(..., nE)``.
+
+    The ideal transmission of a perfect lead; at a band edge itself the count is ambiguous.
+    """
+    z, scalar = as_energies(energies)
+    if z.imag.abs().max() > 0:
+        raise NEGFInputError("open_channels needs real energies")
+    blocks = [x.detach().cpu().numpy() for x in lead_blocks(lead, z, torch.complex128)]
+    counts = count_open_channels(*blocks)
+    return counts[..., 0] if scalar else counts
+
+
+__all__ = [
+    "broadening",
+    "lead_blocks",
+    "open_channels",
+    "self_energy",
+    "surface_green_function",
+    "surface_green_function_sancho_unrolled",
+]

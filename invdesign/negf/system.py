@@ -1,0 +1,329 @@
+"""Inputs of the engine: semi-infinite ``Lead`` and block-tridiagonal ``Device``.
+
+Index conventions (who is ``h01``, which way ``coupling`` points): see ``invdesign.negf``.
+Matrices may carry leading batch dimensions (a batch of parameter sets), shape ``(..., n, n)``;
+they are kept as given (torch tensors keep their autograd graph) and cast to the complex working
+dtype only when a computation runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import deque
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from invdesign.negf.errors import NEGFInputError
+
+MatrixLike = "torch.Tensor | np.ndarray | Sequence"
+HERMITIAN_ATOL = 1e-8  # absolute tolerance (eV) on |H - H^dagger|, relative to max(1, max|H|)
+
+
+def as_matrix(x, name: str) -> torch.Tensor:
+    """Convert a matrix input to a tensor (keeping autograd), checking it is at least 2-D and finite."""
+    if x is None:
+        raise NEGFInputError(f"{name} is missing")
+    if hasattr(x, "toarray") and not isinstance(x, torch.Tensor):  # scipy.sparse
+        x = x.toarray()
+    if not isinstance(x, torch.Tensor):
+        arr = np.asarray(x)
+        if arr.dtype == object:
+            raise NEGFInputError(f"{name} could not be read as a numeric matrix")
+        x = torch.as_tensor(arr)
+    if not (x.is_floating_point() or x.is_complex()):
+        x = x.to(torch.float64)
+    if x.ndim < 2:
+        raise NEGFInputError(f"{name} must be a matrix (..., rows, cols); got shape {tuple(x.shape)}")
+    if not torch.isfinite(x.detach()).all():
+        raise NEGFInputError(f"{name} contains NaN or infinite entries")
+    return x
+
+
+def check_square(x: torch.Tensor, name: str, size: int | None = None) -> None:
+    if x.shape[-1] != x.shape[-2]:
+        raise NEGFInputError(f"{name} must be square; got shape {tuple(x.shape)}")
+    if size is not None and x.shape[-1] != size:
+        raise NEGFInputError(f"{name} must be {size} x {size}; got shape {tuple(x.shape)}")
+
+
+def check_hermitian(x: torch.Tensor, name: str, atol: float = HERMITIAN_ATOL) -> None:
+    xd = x.detach()
+    scale = max(1.0, float(xd.abs().max())) if xd.numel() else 1.0
+    err = float((xd - xd.mH).abs().max()) if xd.numel() else 0.0
+    if err > atol * scale:
+        raise NEGFInputError(
+            f"{name} is not Hermitian: max |M - M^dagger| = {err:.3e} exceeds {atol:.1e} x {scale:.3g}"
+        )
+
+
+def dagger(x: torch.Tensor) -> torch.Tensor:
+    return x.mH if x.is_complex() else x.mT
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Lead:
+    """A semi-infinite periodic lead (see ``invdesign.negf`` for the orientation of ``h01``).
+
+    Args:
+        h00: on-site cell Hamiltonian ``<n|H|n>``, shape ``(..., n, n)``, Hermitian (eV).
+        h01: hopping ``<n|H|n+1>`` to the next cell *away from the device*, shape ``(..., n, n)`` (eV).
+        coupling: ``<lead cell 0|H|device edge slice>``, shape ``(..., n, m)`` (eV). Defaults to
+            ``h01^dagger`` when the device edge slice has the lead's size.
+        s00, s01: overlaps of a non-orthogonal basis, same shapes as ``h00``, ``h01``.
+        s_coupling: overlap between lead cell 0 and the edge slice, shape ``(..., n, m)``. Defaults to
+            ``s01^dagger`` when ``coupling`` defaults; required when an overlapping lead gets an explicit
+            ``coupling`` (a silent zero would be a guess).
+    """
+
+    h00: torch.Tensor
+    h01: torch.Tensor
+    coupling: torch.Tensor | None = None
+    s00: torch.Tensor | None = None
+    s01: torch.Tensor | None = None
+    s_coupling: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
+        h00 = as_matrix(self.h00, "Lead.h00")
+        check_square(h00, "Lead.h00")
+        n = h00.shape[-1]
+        check_hermitian(h00, "Lead.h00")
+        h01 = as_matrix(self.h01, "Lead.h01")
+        check_square(h01, "Lead.h01", n)
+        set_("h00", h00)
+        set_("h01", h01)
+        if (self.s00 is None) != (self.s01 is None):
+            raise NEGFInputError("Lead overlap needs both s00 and s01 (or neither)")
+        if self.s00 is not None:
+            s00 = as_matrix(self.s00, "Lead.s00")
+            check_square(s00, "Lead.s00", n)
+            check_hermitian(s00, "Lead.s00")
+            s01 = as_matrix(self.s01, "Lead.s01")
+            check_square(s01, "Lead.s01", n)
+            set_("s00", s00)
+            set_("s01", s01)
+        if self.coupling is not None:
+            c = as_matrix(self.coupling, "Lead.coupling")
+            if c.shape[-2] != n:
+                raise NEGFInputError(
+                    f"Lead.coupling must have {n} rows (one per lead orbital); got shape {tuple(c.shape)}"
+                )
+            set_("coupling", c)
+            if self.s00 is not None and self.s_coupling is None:
+                raise NEGFInputError(
+                    "Lead has an overlap (s00, s01) and an explicit coupling: give s_coupling too"
+                )
+        if self.s_coupling is not None:
+            if self.coupling is None:
+                raise NEGFInputError("Lead.s_coupling given without Lead.coupling")
+            sc = as_matrix(self.s_coupling, "Lead.s_coupling")
+            if sc.shape[-2:] != self.coupling.shape[-2:]:
+                raise NEGFInputError(
+                    f"Lead.s_coupling has shape {tuple(sc.shape)}, coupling {tuple(self.coupling.shape)}"
+                )
+            set_("s_coupling", sc)
+
+    @property
+    def size(self) -> int:
+        """Orbitals per lead cell."""
+        return self.h00.shape[-1]
+
+    @property
+    def has_overlap(self) -> bool:
+        return self.s00 is not None
+
+    def coupling_to(self, edge_size: int, name: str = "lead") -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(coupling, s_coupling)`` onto a device edge slice of ``edge_size`` orbitals."""
+        if self.coupling is None:
+            if edge_size != self.size:
+                raise NEGFInputError(
+                    f"{name}: the device edge slice has {edge_size} orbitals but the lead cell has "
+                    f"{self.size}; give Lead(coupling=...) of shape ({self.size}, {edge_size})"
+                )
+            return dagger(self.h01), (dagger(self.s01) if self.has_overlap else None)
+        if self.coupling.shape[-1] != edge_size:
+            raise NEGFInputError(
+                f"{name}: coupling has shape {tuple(self.coupling.shape)} but the device edge slice has "
+                f"{edge_size} orbitals (expected ({self.size}, {edge_size}))"
+            )
+        return self.coupling, self.s_coupling
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Device:
+    """A block-tridiagonal device between two leads (conventions: ``invdesign.negf``).
+
+    Args:
+        blocks: ``[H_00, H_11, ...]``, each ``(..., b_i, b_i)`` Hermitian (eV). One block is valid.
+        couplings: ``[H_01, H_12, ...]``, each ``(..., b_i, b_{i+1})`` (eV); one fewer than blocks.
+        left, right: the leads attached to the first and the last slice.
+        overlap: optional ``(s_blocks, s_couplings)`` of the same shapes for a non-orthogonal basis.
+        hermitian_atol: tolerance of the Hermiticity checks (relative to max(1, max|H|)).
+    """
+
+    blocks: Sequence[torch.Tensor]
+    couplings: Sequence[torch.Tensor]
+    left: Lead
+    right: Lead
+    overlap: tuple[Sequence[torch.Tensor], Sequence[torch.Tensor]] | None = None
+    hermitian_atol: float = HERMITIAN_ATOL
+    orbital_order: np.ndarray | None = None  # original index of each device orbital (from_matrix)
+
+    def __post_init__(self) -> None:
+        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
+        if isinstance(self.blocks, (torch.Tensor, np.ndarray)) and np.ndim(self.blocks) == 2:
+            raise NEGFInputError("Device.blocks must be a list of matrices; wrap a single block as [H]")
+        blocks = [as_matrix(b, f"Device.blocks[{i}]") for i, b in enumerate(self.blocks)]
+        if not blocks:
+            raise NEGFInputError("Device needs at least one block")
+        couplings = [as_matrix(c, f"Device.couplings[{i}]") for i, c in enumerate(self.couplings)]
+        if len(couplings) != len(blocks) - 1:
+            raise NEGFInputError(
+                f"Device has {len(blocks)} blocks, so it needs {len(blocks) - 1} couplings; got {len(couplings)}"
+            )
+        for i, b in enumerate(blocks):
+            check_square(b, f"Device.blocks[{i}]")
+            check_hermitian(b, f"Device.blocks[{i}]", self.hermitian_atol)
+        sizes = [b.shape[-1] for b in blocks]
+        for i, c in enumerate(couplings):
+            if tuple(c.shape[-2:]) != (sizes[i], sizes[i + 1]):
+                raise NEGFInputError(
+                    f"Device.couplings[{i}] has shape {tuple(c.shape[-2:])} but blocks {i} and {i + 1} "
+                    f"need ({sizes[i]}, {sizes[i + 1]}): the slices do not chain"
+                )
+        set_("blocks", blocks)
+        set_("couplings", couplings)
+        if not isinstance(self.left, Lead) or not isinstance(self.right, Lead):
+            raise NEGFInputError("Device.left and Device.right must be invdesign.negf.Lead objects")
+        if self.overlap is not None:
+            if len(self.overlap) != 2:
+                raise NEGFInputError("Device.overlap must be a pair (s_blocks, s_couplings)")
+            sb = [as_matrix(s, f"Device.overlap blocks[{i}]") for i, s in enumerate(self.overlap[0])]
+            sc = [as_matrix(s, f"Device.overlap couplings[{i}]") for i, s in enumerate(self.overlap[1])]
+            if len(sb) != len(blocks) or len(sc) != len(couplings):
+                raise NEGFInputError("Device.overlap must have as many blocks and couplings as the Hamiltonian")
+            for i, (s, b) in enumerate(zip(sb, blocks)):
+                check_square(s, f"Device.overlap blocks[{i}]", b.shape[-1])
+                check_hermitian(s, f"Device.overlap blocks[{i}]", self.hermitian_atol)
+            for i, (s, c) in enumerate(zip(sc, couplings)):
+                if s.shape[-2:] != c.shape[-2:]:
+                    raise NEGFInputError(f"Device.overlap couplings[{i}] must have shape {tuple(c.shape[-2:])}")
+            set_("overlap", (sb, sc))
+        if (self.left.has_overlap or self.right.has_overlap) and self.overlap is None:
+            raise NEGFInputError("the leads have overlap matrices but the Device has none (give overlap=...)")
+        # Fail now, not at the first energy, if a lead does not fit its edge slice.
+        self.left.coupling_to(sizes[0], "left lead")
+        self.right.coupling_to(sizes[-1], "right lead")
+
+    @property
+    def slice_sizes(self) -> list[int]:
+        return [b.shape[-1] for b in self.blocks]
+
+    @property
+    def num_orbitals(self) -> int:
+        return sum(self.slice_sizes)
+
+    def to_original_order(self, x: torch.Tensor) -> torch.Tensor:
+        """Reorder a per-orbital quantity (last dim) from device (slice) order to the input order."""
+        if self.orbital_order is None:
+            return x
+        inverse = np.empty_like(self.orbital_order)
+        inverse[self.orbital_order] = np.arange(len(self.orbital_order))
+        return x[..., torch.as_tensor(inverse, device=x.device)]
+
+    @classmethod
+    def from_matrix(
+        cls,
+        h,
+        left: Lead,
+        right: Lead,
+        left_orbitals: Sequence[int],
+        right_orbitals: Sequence[int],
+        overlap=None,
+        hermitian_atol: float = HERMITIAN_ATOL,
+    ) -> "Device":
+        """Build a Device from a full (dense or scipy.sparse) Hamiltonian, finding the slicing itself.
+
+        ``left_orbitals`` / ``right_orbitals`` are the device orbitals each lead touches; an explicit
+        lead ``coupling`` then has one column per listed orbital, in the listed order. Slices are
+        breadth-first layers of the coupling graph from the left orbitals; layers from the first one
+        holding a right orbital onwards are merged, so the right lead touches only the last slice.
+        Per-orbital outputs (``ldos``) come back in the input order via ``orbital_order``.
+        """
+        H = as_matrix(h, "Device.from_matrix h")
+        check_square(H, "Device.from_matrix h")
+        n = H.shape[-1]
+        S = None if overlap is None else as_matrix(overlap, "Device.from_matrix overlap")
+        if S is not None:
+            check_square(S, "Device.from_matrix overlap", n)
+        lo, ro = _orbital_list(left_orbitals, n, "left_orbitals"), _orbital_list(right_orbitals, n, "right_orbitals")
+        pattern = H.detach().abs().reshape(-1, n, n).amax(0) > 0
+        if S is not None:
+            pattern |= S.detach().abs().reshape(-1, n, n).amax(0) > 0
+        slices = _bfs_slices(pattern.cpu().numpy(), lo, ro)
+        # Leads touch listed orbitals; scatter their coupling columns into the edge-slice positions.
+        left = _expand_lead(left, slices[0], lo, "left lead")
+        right = _expand_lead(right, slices[-1], ro, "right lead")
+
+        def cut(M, i, j):
+            return M[..., slices[i], :][..., :, slices[j]]
+
+        order = np.concatenate(slices)
+        blocks = [cut(H, i, i) for i in range(len(slices))]
+        couplings = [cut(H, i, i + 1) for i in range(len(slices) - 1)]
+        ov = None
+        if S is not None:
+            ov = ([cut(S, i, i) for i in range(len(slices))], [cut(S, i, i + 1) for i in range(len(slices) - 1)])
+        return cls(blocks, couplings, left, right, ov, hermitian_atol, order)
+
+
+def _orbital_list(orbitals, n: int, name: str) -> list[int]:
+    idx = [int(i) for i in np.atleast_1d(np.asarray(orbitals))]
+    if not idx:
+        raise NEGFInputError(f"{name} is empty")
+    if len(set(idx)) != len(idx) or min(idx) < 0 or max(idx) >= n:
+        raise NEGFInputError(f"{name} must be distinct indices in [0, {n}); got {idx}")
+    return idx
+
+
+def _bfs_slices(pattern: np.ndarray, left: list[int], right: list[int]) -> list[np.ndarray]:
+    n = pattern.shape[0]
+    layer = np.full(n, -1)
+    layer[left] = 0
+    queue = deque(left)
+    while queue:
+        i = queue.popleft()
+        for j in np.nonzero(pattern[i])[0]:
+            if layer[j] < 0:
+                layer[j] = layer[i] + 1
+                queue.append(j)
+    last = layer.max()
+    layer[layer < 0] = last  # parts not connected to the left lead carry no current: park them last
+    first_right = min(layer[right])
+    layer[layer >= first_right] = first_right
+    slices = []
+    for k in range(first_right + 1):
+        members = np.nonzero(layer == k)[0]
+        # keep the listed lead orbitals first, in their listed order, in the edge slices
+        head = left if k == 0 else (right if k == first_right else [])
+        rest = [m for m in members if m not in set(head)]
+        slices.append(np.array(list(head) + rest if k in (0, first_right) else rest, dtype=np.int64))
+    if first_right == 0:  # one slice holding both leads' orbitals
+        head = left + [r for r in right if r not in set(left)]
+        rest = [m for m in range(n) if m not in set(head)]
+        slices = [np.array(head + rest, dtype=np.int64)]
+    return slices
+
+
+def _expand_lead(lead: Lead, slice_idx: np.ndarray, touched: list[int], name: str) -> Lead:
+    c, sc = lead.coupling_to(len(touched), name)
+    pos = torch.as_tensor([int(np.nonzero(slice_idx == t)[0][0]) for t in touched])
+    full = torch.zeros(*c.shape[:-1], len(slice_idx), dtype=c.dtype, device=c.device)
+    full = full.index_copy(-1, pos.to(c.device), c)
+    sfull = None
+    if lead.has_overlap:
+        sfull = torch.zeros(*sc.shape[:-1], len(slice_idx), dtype=sc.dtype, device=sc.device)
+        sfull = sfull.index_copy(-1, pos.to(sc.device), sc)
+    return dataclasses.replace(lead, coupling=full, s_coupling=sfull)
