@@ -2,8 +2,8 @@
 
 The forward value comes from any solver of the Dyson fixed point ``g = [A00 - A01 g A10]^-1``
 (exact Bloch modes by default, Lopez-Sancho decimation as an alternative). The backward pass never
-unrolls the solver: at the fixed point,
-    dg - (g A01) dg (A10 g) = g [dA00 - dA01 g A10 - A01 g dA10] g,
+unrolls the solver: at the fixed point (dg = -g dM g with M = g^-1),
+    dg - (g A01) dg (A10 g) = -g [dA00 - dA01 g A10 - A01 g dA10] g,
 a Stein equation, so the vector-Jacobian product solves the adjoint Stein equation once. The backward is
 written in differentiable torch operations, so higher derivatives (e.g. d/dtheta of dT/dE) work.
 Conventions (orientation of h01, sign of Sigma and Gamma): ``invdesign.negf``.
@@ -59,7 +59,7 @@ def _nonzero_index(m: torch.Tensor, dim: int) -> torch.Tensor:
 def _implicit_vjp(a00, a01, a10, g, gbar):
     """Adjoints ``(A00bar, A01bar, A10bar)`` of ``g`` at the Dyson fixed point, given ``gbar``.
 
-    ``Mbar = g^H Wbar g^H`` solves ``Mbar - (g^H A01^H) Mbar (A10^H g^H) = g^H gbar g^H``; only the rows
+    ``-Mbar`` is the adjoint of M = A00 - A01 g A10 at fixed g, where ``Mbar`` ``Mbar - (g^H A01^H) Mbar (A10^H g^H) = g^H gbar g^H``; only the rows
     of A01 and the columns of A10 that are not structurally zero enter that product, so the Stein
     equation is solved on those r1 x r2 entries (graphene leads: a few orbitals, not the whole cell).
     """
@@ -74,7 +74,8 @@ def _implicit_vjp(a00, a01, a10, g, gbar):
         v = a10.mH[..., cols, :] @ gh  # (r2, n)
         z = _solve_stein(u[..., rows, :], v[..., :, cols], c[..., rows, :][..., :, cols])
         mbar = c + u @ z @ v
-    return mbar, -mbar @ (g @ a10).mH, -(a01 @ g).mH @ mbar
+    # g = M^-1 with M = A00 - A01 g A10, so dg = -g dM g: the adjoint of A00 is -Mbar.
+    return -mbar, mbar @ (g @ a10).mH, (a01 @ g).mH @ mbar
 
 
 class _SurfaceGF(torch.autograd.Function):
