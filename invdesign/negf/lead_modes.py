@@ -28,8 +28,8 @@ DEGENERATE_TOL = 1e-7  # propagating eigenvalues closer than this share a veloci
 # ribbons). There g is returned as NaN and the device solve (invdesign.negf.solution) evaluates at
 # E +- delta instead and averages.
 POLE_COND = 1e14
-NULL_SPACE_RTOL = 1e-6
-PAIRING_WINDOW = 1e-3  # at real E, eigenvalues this close to |lambda| = 1 are tested by pairing  # singular values of (A - lambda B) below this (relative) span the mode space
+NULL_SPACE_RTOL = 1e-6  # singular values of (A - lambda B) below this (relative) span the mode space
+PAIRING_WINDOW = 1e-3  # at real E, eigenvalues this close to |lambda| = 1 are tested by pairing
 
 
 def _pencil(a00: np.ndarray, a01: np.ndarray, a10: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -54,6 +54,35 @@ def _propagating_groups(lam: np.ndarray) -> list[list[int]]:
     return groups
 
 
+def _simple_modes(lhs, rhs, lams: np.ndarray) -> np.ndarray | None:
+    """Unit eigenvectors ``(k, 2n)`` of simple eigenvalues by two steps of batched inverse iteration.
+
+    Returns None if a shifted pencil is exactly singular (the caller then uses :func:`_mode_space`).
+    """
+    pencils = lhs[None] - lams[:, None, None] * rhs[None]
+    start = np.exp(1j * 0.7391 * np.arange(1, lhs.shape[0] + 1))  # generic, fixed: reproducible
+    try:
+        with np.errstate(all="ignore"):
+            x = np.linalg.solve(pencils, np.broadcast_to(start, (len(lams), len(start)))[..., None])
+            x = x / np.linalg.norm(x, axis=1, keepdims=True)
+            x = np.linalg.solve(pencils, x)[..., 0]
+            x = x / np.linalg.norm(x, axis=1, keepdims=True)
+    except np.linalg.LinAlgError:
+        return None
+    return x if np.all(np.isfinite(x)) else None
+
+
+def _mode_space(pencil_at_lambda: np.ndarray, multiplicity: int) -> np.ndarray:
+    """Orthonormal basis ``(2n, dim)`` of the null space of ``A - lambda B`` (SVD).
+
+    Tells a genuinely degenerate eigenvalue (as many null directions as its multiplicity) from a band
+    edge, where a pair of modes forms one Jordan chain and only one null direction exists.
+    """
+    _, sv, vh = np.linalg.svd(pencil_at_lambda)
+    dim = min(multiplicity, int(np.count_nonzero(sv < NULL_SPACE_RTOL * max(1.0, sv[0]))))
+    return vh[len(sv) - dim:].conj().T
+
+
 def _on_unit_circle(lam: np.ndarray, real_energy: bool) -> np.ndarray:
     """Mask of propagating eigenvalues.
 
@@ -64,15 +93,16 @@ def _on_unit_circle(lam: np.ndarray, real_energy: bool) -> np.ndarray:
     """
     finite = np.isfinite(lam) & (lam != 0)
     near = finite & (np.abs(np.abs(lam) - 1.0) <= (PAIRING_WINDOW if real_energy else UNIT_CIRCLE_TOL))
-    if not real_energy:
+    if not real_energy or not near.any():
         return near
+    cand = np.nonzero(near)[0]
+    pool = np.nonzero(finite)[0]
+    partner = 1.0 / np.conj(lam[cand])
+    dist = np.abs(lam[pool][None, :] - partner[:, None])  # (candidates, pool)
+    dist[pool[None, :] == cand[:, None]] = np.inf  # exclude each candidate itself
+    d_self = np.abs(lam[cand] - partner)
     out = np.zeros(lam.shape, dtype=bool)
-    for i in np.nonzero(near)[0]:
-        partner = 1.0 / np.conj(lam[i])
-        d_self = abs(lam[i] - partner)
-        others = np.delete(lam[finite], np.nonzero(np.nonzero(finite)[0] == i)[0])
-        d_other = np.min(np.abs(others - partner)) if others.size else np.inf
-        out[i] = d_self <= UNIT_CIRCLE_TOL or d_self < d_other
+    out[cand] = (d_self <= UNIT_CIRCLE_TOL) | (d_self < dist.min(axis=1))
     return out
 
 
@@ -83,6 +113,8 @@ def _classify(lhs, rhs, a01, alpha, beta, real_energy):
     and propagating groups that all move away from the device); ``split`` lists groups of coinciding
     propagating eigenvalues that must be split by velocity (a band edge, i.e. a Jordan pair, or modes
     of opposite velocities at one k), as ``(is_edge, [(v, top, bottom), ...])``.
+    The velocity of a mode x = [psi_0; psi_1] is ``2 Im(lambda psi_0^H A01 psi_0)`` (up to a positive
+    norm); for a group it is the Hermitian current form ``-i (M - M^H)``, ``M = lambda X0^H A01 X0``.
     """
     n = lhs.shape[0] // 2
     finite = np.abs(beta) > 0
@@ -91,15 +123,21 @@ def _classify(lhs, rhs, a01, alpha, beta, real_energy):
     on_circle = _on_unit_circle(lam, real_energy)
     select = (np.abs(alpha) < np.abs(beta)) & ~on_circle
     on_circle = np.nonzero(on_circle)[0]
+    groups = _propagating_groups(lam[on_circle])
     velocities, split = [], []
-    for grp in _propagating_groups(lam[on_circle]):
+    singles = [on_circle[g[0]] for g in groups if len(g) == 1]
+    x = _simple_modes(lhs, rhs, lam[singles]) if singles else None
+    if x is not None:
+        top = x[:, :n]
+        v = 2 * np.imag(lam[singles] * np.einsum("ka,ab,kb->k", top.conj(), a01, top))
+        select[singles] = v > 0
+        velocities += list(v[v > 0])
+        groups = [g for g in groups if len(g) > 1]
+    for grp in groups:
         idx = on_circle[grp]
         lam_g = lam[idx].mean()
-        _, sv, vh = np.linalg.svd(lhs - lam_g * rhs)
-        # At (or within ~1e-14 eV of) a band edge a pair of modes becomes one Jordan chain: the
-        # pencil then has fewer null directions than eigenvalues in the group.
-        dim = min(len(idx), int(np.count_nonzero(sv < NULL_SPACE_RTOL * max(1.0, sv[0]))))
-        x = vh[len(sv) - dim:].conj().T  # (2n, dim) orthonormal basis of the mode space
+        x = _mode_space(lhs - lam_g * rhs, len(idx))
+        dim = x.shape[1]
         top, bot = x[:n], x[n:]
         # Current form on the coefficients of x (the psi_0 parts alone may be dependent).
         m = lam_g * (top.conj().T @ a01 @ top)

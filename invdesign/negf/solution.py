@@ -39,10 +39,13 @@ class Solution:
             # lead's own termination). The device G is analytic there, so evaluate at E +- delta and
             # average: exact to O(delta^2) ~ 1e-12 relative.
             z, self._combine = _shift_off_poles(z, pole)
-            self.sigma_left = self_energy_z(device.left, z, sizes[0], method, dtype)
-            self.sigma_right = self_energy_z(device.right, z, sizes[-1], method, dtype)
-            if (_nan_energies(self.sigma_left) | _nan_energies(self.sigma_right)).any():
+            ok, shifted = ~pole, z[int((~pole).sum()):]
+            extra_l = self_energy_z(device.left, shifted, sizes[0], method, dtype)
+            extra_r = self_energy_z(device.right, shifted, sizes[-1], method, dtype)
+            if (_nan_energies(extra_l) | _nan_energies(extra_r)).any():
                 raise NEGFInputError("a lead's surface Green's function is singular at E and at E +- delta")
+            self.sigma_left = torch.cat([self.sigma_left[..., ok, :, :], extra_l], dim=-3)
+            self.sigma_right = torch.cat([self.sigma_right[..., ok, :, :], extra_r], dim=-3)
         self.z = z  # the energies actually evaluated (G blocks live on this grid)
         zz = z[:, None, None]
         self.gamma_left = broadening(self.sigma_left)
