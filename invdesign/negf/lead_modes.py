@@ -109,8 +109,9 @@ def _on_unit_circle(lam: np.ndarray, real_energy: bool) -> np.ndarray:
 def _classify(lhs, rhs, a01, alpha, beta, real_energy):
     """Decide which eigenvalues of the pencil are outgoing.
 
-    Returns ``(select, velocities, split)``: ``select`` marks eigenvalues taken whole (decaying ones
-    and propagating groups that all move away from the device); ``split`` lists groups of coinciding
+    Returns ``(select, select_in, velocities, velocities_in, split)``: ``select`` marks eigenvalues
+    taken whole as outgoing (decaying ones and propagating groups that all move away from the
+    device), ``select_in`` those taken whole as incoming; ``split`` lists groups of coinciding
     propagating eigenvalues that must be split by velocity (a band edge, i.e. a Jordan pair, or modes
     of opposite velocities at one k), as ``(is_edge, [(v, top, bottom), ...])``.
     The velocity of a mode x = [psi_0; psi_1] is ``2 Im(lambda psi_0^H A01 psi_0)`` (up to a positive
@@ -122,16 +123,19 @@ def _classify(lhs, rhs, a01, alpha, beta, real_energy):
     lam[finite] = alpha[finite] / beta[finite]
     on_circle = _on_unit_circle(lam, real_energy)
     select = (np.abs(alpha) < np.abs(beta)) & ~on_circle
+    select_in = ~select & ~on_circle
     on_circle = np.nonzero(on_circle)[0]
     groups = _propagating_groups(lam[on_circle])
-    velocities, split = [], []
+    velocities, velocities_in, split = [], [], []
     singles = [on_circle[g[0]] for g in groups if len(g) == 1]
     x = _simple_modes(lhs, rhs, lam[singles]) if singles else None
     if x is not None:
         top = x[:, :n]
         v = 2 * np.imag(lam[singles] * np.einsum("ka,ab,kb->k", top.conj(), a01, top))
         select[singles] = v > 0
+        select_in[singles] = v <= 0
         velocities += list(v[v > 0])
+        velocities_in += list(v[v <= 0])
         groups = [g for g in groups if len(g) > 1]
     for grp in groups:
         idx = on_circle[grp]
@@ -144,70 +148,106 @@ def _classify(lhs, rhs, a01, alpha, beta, real_energy):
         v, c = np.linalg.eigh(-1j * (m - m.conj().T))
         if dim == len(idx) and (np.all(v > 0) or np.all(v < 0)):
             select[idx] = v[0] > 0
+            select_in[idx] = v[0] < 0
             velocities += list(v[v > 0])
+            velocities_in += list(v[v < 0])
         else:
             split.append((dim < len(idx), [(v[k], top @ c[:, k], bot @ c[:, k]) for k in range(dim)]))
-    return select, velocities, split
+    return select, select_in, velocities, velocities_in, split
 
 
-def outgoing_modes(a00: np.ndarray, a01: np.ndarray, a10: np.ndarray):
-    """Outgoing solutions of one lead at one energy.
+def _reordered_basis(qz, select: np.ndarray) -> np.ndarray:
+    """Orthonormal basis (first columns of Z) of the deflating subspace of the selected eigenvalues."""
+    aa, bb, q, z = qz
+    tgsen = scipy.linalg.get_lapack_funcs("tgsen", (aa, bb))
+    out = tgsen(select, aa, bb, q, z, ijob=0, lwork=1, liwork=1)
+    if out[-1] != 0:
+        raise ConvergenceError(f"reordering the lead's QZ decomposition failed (LAPACK tgsen info={out[-1]})")
+    return out[-6][:, : int(np.count_nonzero(select))]
 
-    Returns ``(top, bottom, velocities)``: ``top``/``bottom`` are ``(n, n)`` with columns ``psi_0`` and
-    ``psi_1`` of the n outgoing solutions; ``velocities`` holds ``dE/dk`` (eV per unit cell, up to the
-    positive norm of the mode) of the propagating outgoing modes (an empty array if none).
-    Outgoing eigenvalues are gathered into an orthonormal deflating subspace by an ordered QZ, so
-    nearly parallel eigenvectors (close to band edges and flat bands) do not spoil the basis.
+
+def _assemble(n, basis, whole_velocities, split, direction):
+    """``(top, bottom, velocities)`` from the whole-eigenvalue basis and the split groups.
+
+    ``direction`` is +1 for the outgoing modes and -1 for the incoming ones.
+    """
+    edge = [mode for is_edge, modes in split if is_edge for mode in modes]
+    candidates = sorted((mode for is_edge, modes in split if not is_edge for mode in modes),
+                        key=lambda mode: -direction * mode[0])
+    n_pick = n - basis.shape[1] - len(edge)
+    if n_pick < 0 or n_pick > len(candidates):
+        raise ConvergenceError(
+            f"lead mode classification failed: {basis.shape[1]} whole, {len(edge)} band-edge and "
+            f"{len(candidates)} undecided propagating modes for a lead of {n} orbitals"
+        )
+    # Ranking the undecided modes by velocity (rather than testing the sign) keeps the count exact
+    # where rounding blurs a sign.
+    extra = edge + candidates[:n_pick]
+    top = np.hstack([basis[:n]] + [t[:, None] for _, t, _ in extra])
+    bot = np.hstack([basis[n:]] + [b[:, None] for _, _, b in extra])
+    velocities = [direction * v for v in whole_velocities] + [direction * v for v, _, _ in extra if direction * v > 0]
+    return top, bot, np.array(velocities)
+
+
+def lead_modes(a00: np.ndarray, a01: np.ndarray, a10: np.ndarray, mirror: bool = False):
+    """Outgoing solutions of a lead (and of its mirror image) at one energy.
+
+    Returns ``[(top, bottom, velocities)]``, plus a second triple for the *mirror lead* ``(A00, A10,
+    A01)`` when ``mirror`` (the other lead of a uniform wire: its h01 is this lead's h01^dagger).
+    ``top``/``bottom`` are ``(n, n)`` with columns ``psi_0`` and ``psi_1`` of the n outgoing solutions;
+    ``velocities`` holds ``dE/dk`` (up to a positive norm) of the propagating outgoing modes.
+    The mirror lead's outgoing solutions are this lead's incoming ones read backwards, so one QZ
+    serves both. Eigenvalues are gathered into orthonormal deflating subspaces by reordering the QZ,
+    so nearly parallel eigenvectors (close to band edges and flat bands) do not spoil the basis.
     """
     n = a00.shape[0]
     lhs, rhs = _pencil(a00, a01, a10)
     scale = max(1.0, np.abs(a00).max(), np.abs(a01).max())
     real_energy = bool(np.abs(a10 - a01.conj().T).max() <= 1e-14 * scale
                        and np.abs(a00 - a00.conj().T).max() <= 1e-14 * scale)
-    found = {}
-
-    def select(alpha, beta):
-        found["select"], found["velocities"], found["split"] = _classify(lhs, rhs, a01, alpha, beta, real_energy)
-        return found["select"]
-
-    _, _, _, _, _, z = scipy.linalg.ordqz(lhs, rhs, sort=select, output="complex")
-    n_whole = int(np.count_nonzero(found["select"]))
-    edge = [mode for is_edge, modes in found["split"] if is_edge for mode in modes]
-    candidates = sorted((mode for is_edge, modes in found["split"] if not is_edge for mode in modes),
-                        key=lambda mode: -mode[0])
-    n_pick = n - n_whole - len(edge)
-    if n_pick < 0 or n_pick > len(candidates):
-        raise ConvergenceError(
-            f"lead mode classification failed: {n_whole} outgoing, {len(edge)} band-edge and "
-            f"{len(candidates)} undecided propagating modes for a lead of {n} orbitals"
-        )
-    # Ranking the undecided modes by velocity (rather than testing the sign) keeps the count exact
-    # where rounding blurs a sign.
-    extra = edge + candidates[:n_pick]
-    top = np.hstack([z[:n, :n_whole]] + [t[:, None] for _, t, _ in extra])
-    bot = np.hstack([z[n:, :n_whole]] + [b[:, None] for _, _, b in extra])
-    velocities = np.array(found["velocities"] + [v for v, _, _ in extra if v > 0])
-    return top, bot, velocities
+    qz = scipy.linalg.qz(lhs, rhs, output="complex")
+    alpha, beta = np.diag(qz[0]), np.diag(qz[1])
+    select, select_in, vel, vel_in, split = _classify(lhs, rhs, a01, alpha, beta, real_energy)
+    result = [_assemble(n, _reordered_basis(qz, select), vel, split, +1)]
+    if mirror:
+        top, bot, v = _assemble(n, _reordered_basis(qz, select_in), vel_in, split, -1)
+        result.append((bot, top, v))  # read backwards: psi_1 of this lead is psi_0 of the mirror
+    return result
 
 
-def surface_gf_modes(a00: np.ndarray, a01: np.ndarray, a10: np.ndarray) -> np.ndarray:
-    """Retarded surface Green's function for a batch ``(..., n, n)`` of ``(A00, A01, A10)``."""
+def outgoing_modes(a00: np.ndarray, a01: np.ndarray, a10: np.ndarray):
+    """``(top, bottom, velocities)`` of the outgoing solutions of one lead (see :func:`lead_modes`)."""
+    return lead_modes(a00, a01, a10)[0]
+
+
+def _gf_from_modes(a00, a01, top, bot) -> np.ndarray:
+    w = a00 @ top + a01 @ bot
+    if np.linalg.cond(w) > POLE_COND:
+        return np.full(a00.shape, np.nan + 0j)  # a surface-state pole of g at this energy
+    return top @ np.linalg.solve(w, np.eye(len(a00)))
+
+
+def surface_gf_modes(a00: np.ndarray, a01: np.ndarray, a10: np.ndarray, mirror: bool = False):
+    """Retarded surface Green's function for a batch ``(..., n, n)`` of ``(A00, A01, A10)``.
+
+    With ``mirror``, returns ``(g, g_mirror)``, ``g_mirror`` for the lead ``(A00, A10, A01)``.
+    NaN marks energies at a pole or an unresolvable band touching (see ``POLE_COND``).
+    """
     shape = a00.shape
     n = shape[-1]
     a00, a01, a10 = (np.broadcast_to(x, shape).reshape(-1, n, n) for x in (a00, a01, a10))
-    out = np.empty((a00.shape[0], n, n), dtype=complex)
+    out = np.empty((1 + mirror, a00.shape[0], n, n), dtype=complex)
     for i in range(a00.shape[0]):
         try:
-            top, bot, _ = outgoing_modes(a00[i], a01[i], a10[i])
+            modes = lead_modes(a00[i], a01[i], a10[i], mirror)
         except ConvergenceError:  # exactly at a high-order band touching (flat band): treat as a pole
-            out[i] = np.nan
+            out[:, i] = np.nan
             continue
-        w = a00[i] @ top + a01[i] @ bot
-        if np.linalg.cond(w) > POLE_COND:
-            out[i] = np.nan  # a surface-state pole of g at this energy: see POLE_COND
-        else:
-            out[i] = top @ np.linalg.solve(w, np.eye(n))
-    return out.reshape(shape)
+        out[0, i] = _gf_from_modes(a00[i], a01[i], *modes[0][:2])
+        if mirror:
+            out[1, i] = _gf_from_modes(a00[i], a10[i], *modes[1][:2])
+    out = out.reshape(1 + mirror, *shape)
+    return (out[0], out[1]) if mirror else out[0]
 
 
 def count_open_channels(a00: np.ndarray, a01: np.ndarray, a10: np.ndarray) -> np.ndarray:

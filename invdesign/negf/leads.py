@@ -93,6 +93,43 @@ class _SurfaceGF(torch.autograd.Function):
         return (*_implicit_vjp(a00, a01, a10, g, gbar), None)
 
 
+class _SurfaceGFMirrorPair(torch.autograd.Function):
+    """``(g_right, g_left)`` of a lead and its mirror image (the other lead of a uniform wire) from one
+    QZ per energy. The left lead's own blocks are inputs too, so its parameters get their gradients
+    (the forward checked that their values mirror the right lead's)."""
+
+    @staticmethod
+    def forward(ctx, a00, a01, a10, a00_l, a01_l, a10_l):
+        g, g_l = surface_gf_modes(*(x.detach().cpu().to(torch.complex128).numpy() for x in (a00, a01, a10)),
+                                  mirror=True)
+        g, g_l = (torch.as_tensor(x).to(dtype=a00.dtype, device=a00.device) for x in (g, g_l))
+        ctx.save_for_backward(a00, a01, a10, g, a00_l, a01_l, a10_l, g_l)
+        return g, g_l
+
+    @staticmethod
+    def backward(ctx, gbar, gbar_l):
+        a00, a01, a10, g, a00_l, a01_l, a10_l, g_l = ctx.saved_tensors
+        return (*_implicit_vjp(a00, a01, a10, g, gbar), *_implicit_vjp(a00_l, a01_l, a10_l, g_l, gbar_l))
+
+
+def _is_mirror(left: Lead, right: Lead) -> bool:
+    """True when ``left`` is ``right`` seen from the other side: same h00 (s00), h01_L = h01_R^dagger."""
+    if left.size != right.size or left.has_overlap != right.has_overlap:
+        return False
+    pairs = [(left.h00, right.h00), (left.h01, right.h01.mH)]
+    if left.has_overlap:
+        pairs += [(left.s00, right.s00), (left.s01, right.s01.mH)]
+    return all(a.shape == b.shape and torch.equal(a.detach(), b.detach().to(a.dtype)) for a, b in pairs)
+
+
+def surface_gf_pair_z(left: Lead, right: Lead, z: torch.Tensor, method: str = "modes", dtype=torch.complex128):
+    """``(g_left, g_right)`` at validated energies; one QZ per energy when the leads mirror each other."""
+    if method == "modes" and _is_mirror(left, right):
+        g_right, g_left = _SurfaceGFMirrorPair.apply(*lead_blocks(right, z, dtype), *lead_blocks(left, z, dtype))
+        return g_left, g_right
+    return surface_gf_z(left, z, method, dtype), surface_gf_z(right, z, method, dtype)
+
+
 def _modes_solver(a00, a01, a10):
     g = surface_gf_modes(*(x.cpu().to(torch.complex128).numpy() for x in (a00, a01, a10)))
     return torch.as_tensor(g).to(dtype=a00.dtype, device=a00.device)
@@ -142,11 +179,11 @@ def surface_gf_z(lead: Lead, z: torch.Tensor, method: str = "modes", dtype=torch
 
 
 def self_energy_z(
-    lead: Lead, z: torch.Tensor, edge_size: int, method: str = "modes", dtype=torch.complex128
+    lead: Lead, z: torch.Tensor, edge_size: int, method: str = "modes", dtype=torch.complex128, g=None
 ) -> torch.Tensor:
-    """Self-energy at validated 1-D complex energies ``z``: ``(..., nE, m, m)``."""
+    """Self-energy at validated 1-D complex energies ``z``: ``(..., nE, m, m)`` (``g``: if known)."""
     c, sc = lead.coupling_to(edge_size)
-    g = surface_gf_z(lead, z, method, dtype)
+    g = surface_gf_z(lead, z, method, dtype) if g is None else g
     zz = z.to(dtype)[:, None, None]
     c = c.to(dtype=dtype, device=g.device).unsqueeze(-3)
     if sc is None:

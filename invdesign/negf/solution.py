@@ -15,7 +15,7 @@ import torch
 from invdesign.negf import rgf
 from invdesign.negf.energies import as_energies
 from invdesign.negf.errors import NEGFInputError
-from invdesign.negf.leads import SOLVERS, broadening, self_energy_z
+from invdesign.negf.leads import SOLVERS, broadening, self_energy_z, surface_gf_pair_z
 from invdesign.negf.system import Device
 
 
@@ -30,8 +30,7 @@ class Solution:
         self.device, self.scalar, self.dtype = device, scalar, dtype
         dev = z.device
         sizes = device.slice_sizes
-        self.sigma_left = self_energy_z(device.left, z, sizes[0], method, dtype)
-        self.sigma_right = self_energy_z(device.right, z, sizes[-1], method, dtype)
+        self.sigma_left, self.sigma_right = _self_energies(device, z, method, dtype)
         self._combine = None
         pole = _nan_energies(self.sigma_left) | _nan_energies(self.sigma_right)
         if pole.any():
@@ -40,8 +39,7 @@ class Solution:
             # average: exact to O(delta^2) ~ 1e-12 relative.
             z, self._combine = _shift_off_poles(z, pole)
             ok, shifted = ~pole, z[int((~pole).sum()):]
-            extra_l = self_energy_z(device.left, shifted, sizes[0], method, dtype)
-            extra_r = self_energy_z(device.right, shifted, sizes[-1], method, dtype)
+            extra_l, extra_r = _self_energies(device, shifted, method, dtype)
             if (_nan_energies(extra_l) | _nan_energies(extra_r)).any():
                 raise NEGFInputError("a lead's surface Green's function is singular at E and at E +- delta")
             self.sigma_left = torch.cat([self.sigma_left[..., ok, :, :], extra_l], dim=-3)
@@ -170,6 +168,13 @@ class Solution:
 
 
 POLE_SHIFT_EV = 1e-6
+
+
+def _self_energies(device: Device, z: torch.Tensor, method: str, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    sizes = device.slice_sizes
+    g_left, g_right = surface_gf_pair_z(device.left, device.right, z, method, dtype)
+    return (self_energy_z(device.left, z, sizes[0], method, dtype, g_left),
+            self_energy_z(device.right, z, sizes[-1], method, dtype, g_right))
 
 
 def _nan_energies(sigma: torch.Tensor) -> torch.Tensor:
