@@ -11,6 +11,8 @@ Conventions (orientation of h01, sign of Sigma and Gamma): ``invdesign.negf``.
 
 from __future__ import annotations
 
+import math
+
 from typing import Callable
 
 import numpy as np  # noqa: F401
@@ -165,8 +167,8 @@ SOLVERS: dict[str, Callable] = {"modes": _modes_solver, "sancho": _sancho_solver
 
 
 def _energies_for(energies, eta: float, dtype: torch.dtype, device) -> tuple[torch.Tensor, bool]:
-    if eta < 0:
-        raise NEGFInputError(f"eta must be >= 0 (eV); got {eta}")
+    if not math.isfinite(eta) or eta < 0:
+        raise NEGFInputError(f"eta must be a finite number >= 0 (eV); got {eta}")
     z, scalar = as_energies(energies, dtype, device)
     return (z + 1j * eta if eta else z), scalar
 

@@ -216,8 +216,8 @@ def solve(
         raise NEGFInputError(f"solve() needs an invdesign.negf.Device; got {type(device).__name__}")
     if method not in SOLVERS:
         raise NEGFInputError(f"unknown lead method {method!r}; choose from {tuple(SOLVERS)}")
-    if eta < 0:
-        raise NEGFInputError(f"eta must be >= 0 (eV); got {eta}")
+    if not math.isfinite(eta) or eta < 0:
+        raise NEGFInputError(f"eta must be a finite number >= 0 (eV); got {eta}")
     z, scalar = as_energies(energies, dtype, device.blocks[0].device)
     if eta:
         z = z + 1j * eta

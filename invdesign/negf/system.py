@@ -28,9 +28,12 @@ def as_matrix(x, name: str) -> torch.Tensor:
     if hasattr(x, "toarray") and not isinstance(x, torch.Tensor):  # scipy.sparse
         x = x.toarray()
     if not isinstance(x, torch.Tensor):
-        arr = np.asarray(x)
-        if arr.dtype == object:
-            raise NEGFInputError(f"{name} could not be read as a numeric matrix")
+        try:
+            arr = np.asarray(x)
+        except ValueError as err:  # ragged nested lists
+            raise NEGFInputError(f"{name} could not be read as a matrix: {err}") from None
+        if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+            raise NEGFInputError(f"{name} could not be read as a numeric matrix (got dtype {arr.dtype})")
         x = torch.as_tensor(arr)
     if not (x.is_floating_point() or x.is_complex()):
         x = x.to(torch.float64)
@@ -51,10 +54,14 @@ def check_square(x: torch.Tensor, name: str, size: int | None = None) -> None:
 def check_hermitian(x: torch.Tensor, name: str, atol: float = HERMITIAN_ATOL) -> None:
     xd = x.detach()
     scale = max(1.0, float(xd.abs().max())) if xd.numel() else 1.0
-    err = float((xd - xd.mH).abs().max()) if xd.numel() else 0.0
+    diff = (xd - xd.mH).abs() if xd.numel() else None
+    err = float(diff.max()) if diff is not None else 0.0
     if err > atol * scale:
+        flat = int(diff.reshape(-1, *diff.shape[-2:]).amax(0).argmax())
+        row, col = divmod(flat, diff.shape[-1])
         raise NEGFInputError(
-            f"{name} is not Hermitian: max |M - M^dagger| = {err:.3e} exceeds {atol:.1e} x {scale:.3g}"
+            f"{name} is not Hermitian: max |M - M^dagger| = {err:.3e} (at entry ({row}, {col})) exceeds "
+            f"{atol:.1e} x {scale:.3g}"
         )
 
 
@@ -254,10 +261,12 @@ class Device:
         """
         H = as_matrix(h, "Device.from_matrix h")
         check_square(H, "Device.from_matrix h")
+        check_hermitian(H, "Device.from_matrix h", hermitian_atol)  # couplings between slices too
         n = H.shape[-1]
         S = None if overlap is None else as_matrix(overlap, "Device.from_matrix overlap")
         if S is not None:
             check_square(S, "Device.from_matrix overlap", n)
+            check_hermitian(S, "Device.from_matrix overlap", hermitian_atol)
         lo, ro = _orbital_list(left_orbitals, n, "left_orbitals"), _orbital_list(right_orbitals, n, "right_orbitals")
         pattern = H.detach().abs().reshape(-1, n, n).amax(0) > 0
         if S is not None:
