@@ -81,7 +81,10 @@ def current(
         lo, hi = mu - abs(vd) / 2 - window_kt * kt, mu + abs(vd) / 2 + window_kt * kt
     e, w = gauss_legendre_grid(lo, hi, n_energies)
     t = solve(device, e, **solve_kwargs).transmission()
-    window = fermi(e, mu_l, temperature_k) - fermi(e, mu_r, temperature_k)
+    if temperature_k == 0:  # the grid spans [mu_R, mu_L] exactly: f_L - f_R = sign(V) on it
+        window = torch.sign(mu_l - mu_r).detach()
+    else:
+        window = fermi(e, mu_l, temperature_k) - fermi(e, mu_r, temperature_k)
     return G0_S * (t * window * w).sum(-1)
 
 
