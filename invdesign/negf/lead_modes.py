@@ -28,6 +28,7 @@ DEGENERATE_TOL = 1e-7  # propagating eigenvalues closer than this share a veloci
 # ribbons). There g is returned as NaN and the device solve (invdesign.negf.solution) evaluates at
 # E +- delta instead and averages.
 POLE_COND = 1e14
+SINGULAR_PENCIL_RTOL = 1e-12  # |alpha|, |beta| both below this (relative): singular pencil
 NULL_SPACE_RTOL = 1e-6  # singular values of (A - lambda B) below this (relative) span the mode space
 PAIRING_WINDOW = 1e-3  # at real E, eigenvalues this close to |lambda| = 1 are tested by pairing
 
@@ -186,13 +187,13 @@ def _assemble(n, basis, whole_velocities, split, direction):
     top = np.hstack([basis[:n]] + [t[:, None] for _, t, _ in extra])
     bot = np.hstack([basis[n:]] + [b[:, None] for _, _, b in extra])
     velocities = [direction * v for v in whole_velocities] + [direction * v for v, _, _ in extra if direction * v > 0]
-    return top, bot, np.array(velocities)
+    return top, bot, np.array(velocities), len(edge)
 
 
 def lead_modes(a00: np.ndarray, a01: np.ndarray, a10: np.ndarray, mirror: bool = False):
     """Outgoing solutions of a lead (and of its mirror image) at one energy.
 
-    Returns ``[(top, bottom, velocities)]``, plus a second triple for the *mirror lead* ``(A00, A10,
+    Returns ``[(top, bottom, velocities, n_band_edge_modes)]``, plus a second tuple for the *mirror lead* ``(A00, A10,
     A01)`` when ``mirror`` (the other lead of a uniform wire: its h01 is this lead's h01^dagger).
     ``top``/``bottom`` are ``(n, n)`` with columns ``psi_0`` and ``psi_1`` of the n outgoing solutions;
     ``velocities`` holds ``dE/dk`` (up to a positive norm) of the propagating outgoing modes.
@@ -207,17 +208,22 @@ def lead_modes(a00: np.ndarray, a01: np.ndarray, a10: np.ndarray, mirror: bool =
                        and np.abs(a00 - a00.conj().T).max() <= 1e-14 * scale)
     qz = scipy.linalg.qz(lhs, rhs, output="complex")
     alpha, beta = np.diag(qz[0]), np.diag(qz[1])
+    if np.any((np.abs(alpha) < SINGULAR_PENCIL_RTOL * np.abs(lhs).max())
+              & (np.abs(beta) < SINGULAR_PENCIL_RTOL * max(1.0, np.abs(rhs).max()))):
+        # det(A00 + A01 lambda + A10 / lambda) vanishes for every lambda: a flat band sits exactly
+        # at this energy (E = |t| in armchair ribbons) and no mode basis exists.
+        raise ConvergenceError("singular lead pencil: a flat band lies exactly at this energy")
     select, select_in, vel, vel_in, split = _classify(lhs, rhs, a01, alpha, beta, real_energy)
     result = [_assemble(n, _reordered_basis(qz, select), vel, split, +1)]
     if mirror:
-        top, bot, v = _assemble(n, _reordered_basis(qz, select_in), vel_in, split, -1)
-        result.append((bot, top, v))  # read backwards: psi_1 of this lead is psi_0 of the mirror
+        top, bot, v, n_edge = _assemble(n, _reordered_basis(qz, select_in), vel_in, split, -1)
+        result.append((bot, top, v, n_edge))  # read backwards: psi_1 of this lead is psi_0 of the mirror
     return result
 
 
 def outgoing_modes(a00: np.ndarray, a01: np.ndarray, a10: np.ndarray):
     """``(top, bottom, velocities)`` of the outgoing solutions of one lead (see :func:`lead_modes`)."""
-    return lead_modes(a00, a01, a10)[0]
+    return lead_modes(a00, a01, a10)[0][:3]
 
 
 def _gf_from_modes(a00, a01, top, bot) -> np.ndarray:
@@ -250,10 +256,23 @@ def surface_gf_modes(a00: np.ndarray, a01: np.ndarray, a10: np.ndarray, mirror: 
     return (out[0], out[1]) if mirror else out[0]
 
 
-def count_open_channels(a00: np.ndarray, a01: np.ndarray, a10: np.ndarray) -> np.ndarray:
-    """Number of propagating outgoing modes (open channels) for a batch ``(..., n, n)``."""
-    shape = a00.shape
+def count_open_channels(blocks, blocks_above) -> np.ndarray:
+    """Number of propagating outgoing modes (open channels) for a batch ``(..., n, n)``.
+
+    ``blocks = (A00, A01, A10)`` at the energies; ``blocks_above`` the same a little higher in energy,
+    used exactly at a band edge or touching (where modes merge and the count is ambiguous): the limit
+    from above.
+    """
+    shape = blocks[0].shape
     n = shape[-1]
-    a00, a01, a10 = (np.broadcast_to(x, shape).reshape(-1, n, n) for x in (a00, a01, a10))
-    counts = np.array([np.count_nonzero(outgoing_modes(a00[i], a01[i], a10[i])[2] > 0) for i in range(len(a00))])
+    flat = [np.broadcast_to(x, shape).reshape(-1, n, n) for x in (*blocks, *blocks_above)]
+    counts = np.empty(len(flat[0]), dtype=int)
+    for i in range(len(counts)):
+        try:
+            _, _, v, n_edge = lead_modes(flat[0][i], flat[1][i], flat[2][i])[0]
+        except ConvergenceError:
+            n_edge = 1
+        if n_edge:  # a band edge or touching at this very energy: count ambiguous, take the limit
+            _, _, v, _ = lead_modes(flat[3][i], flat[4][i], flat[5][i])[0]
+        counts[i] = np.count_nonzero(v > 0)
     return counts.reshape(shape[:-2])

@@ -25,6 +25,7 @@ from invdesign.negf.system import Lead
 
 METHODS = ("modes", "sancho")
 SANCHO_TOL = 1e-13
+COUNT_SHIFT_EV = 1e-6
 SANCHO_MAX_ITER = 200
 
 
@@ -259,13 +260,15 @@ def broadening(sigma: torch.Tensor) -> torch.Tensor:
 def open_channels(lead: Lead, energies) -> np.ndarray:
     """Number of open (propagating, outgoing) channels of the lead at real energies, shape ``(..., nE)``.
 
-    The ideal transmission of a perfect lead; at a band edge itself the count is ambiguous.
+    The ideal transmission of a perfect lead; at a band edge itself the count is ambiguous, and exactly
+    at a high-order band touching (a flat band) it is the limit from above (E + 1e-6 eV).
     """
     z, scalar = as_energies(energies)
     if z.imag.abs().max() > 0:
         raise NEGFInputError("open_channels needs real energies")
-    blocks = [x.detach().cpu().numpy() for x in lead_blocks(lead, z, torch.complex128)]
-    counts = count_open_channels(*blocks)
+    blocks, above = ([x.detach().cpu().numpy() for x in lead_blocks(lead, zz, torch.complex128)]
+                     for zz in (z, z + COUNT_SHIFT_EV))
+    counts = count_open_channels(blocks, above)
     return counts[..., 0] if scalar else counts
 
 
