@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from invdesign.negf import ConvergenceError, Device, Lead, solve, surface_green_function
+from invdesign.negf import ConvergenceError, Device, Lead, open_channels, solve, surface_green_function
 from invdesign.negf.leads import _is_mirror
 from invdesign.tb.ribbons import armchair_ribbon
 
@@ -88,3 +88,14 @@ def test_mirror_leads_share_one_solve_and_keep_both_gradients():
     for a, b in zip(*grads):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-10)
     assert grads[0][1].abs().max() > 1e-6  # the left lead's parameters do receive a gradient
+
+
+def test_flat_band_energy_is_stepped_around():
+    """At E = |t| the armchair cell has a flat band: its mode pencil is singular. Both orientations of
+    the lead report the same channel count, and a perfect ribbon transmits it."""
+    cell = armchair_ribbon(7)
+    left, right = cell.leads()
+    e = [2.7, -2.7]
+    np.testing.assert_array_equal(open_channels(left, e), open_channels(right, e))
+    t = solve(cell.device(3), e).transmission().numpy()
+    np.testing.assert_allclose(t, open_channels(right, e), atol=1e-9)
