@@ -25,12 +25,21 @@ UNIT_CIRCLE_TOL = 1e-8  # |1 - |lambda|| below this: propagating (eigenvalues ca
 DEGENERATE_TOL = 1e-7  # propagating eigenvalues closer than this share a velocity-diagonalised group
 # g = T W^-1 has a pole where the lead's own termination carries a bound state (e.g. E = 0 for some
 # graphene cells), and no mode basis exists exactly at a high-order band touching (E = 0 in zigzag
-# ribbons). There g is returned as NaN and the device solve (invdesign.negf.solution) evaluates at
+# ribbons), and next to such points the mode basis is too ill-conditioned for g to satisfy its
+# own Dyson equation. There g is returned as NaN and the device solve (invdesign.negf.solution) evaluates at
 # E +- delta instead and averages.
 POLE_COND = 1e14
+DYSON_RTOL = 1e-9  # |g (A00 - A01 g A10) - 1| or -min eig i(g - g^H) above this x max(1, |g|): NaN
 SINGULAR_PENCIL_RTOL = 1e-12  # |alpha|, |beta| both below this (relative): singular pencil
 NULL_SPACE_RTOL = 1e-6  # singular values of (A - lambda B) below this (relative) span the mode space
 PAIRING_WINDOW = 1e-3  # at real E, eigenvalues this close to |lambda| = 1 are tested by pairing
+
+
+def _is_real_energy(a00, a01, a10) -> bool:
+    """A = E S - H at a real energy: A00 Hermitian and A10 = A01^dagger."""
+    scale = max(1.0, np.abs(a00).max(), np.abs(a01).max())
+    return bool(np.abs(a10 - a01.conj().T).max() <= 1e-14 * scale
+                and np.abs(a00 - a00.conj().T).max() <= 1e-14 * scale)
 
 
 def _pencil(a00: np.ndarray, a01: np.ndarray, a10: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -203,9 +212,7 @@ def lead_modes(a00: np.ndarray, a01: np.ndarray, a10: np.ndarray, mirror: bool =
     """
     n = a00.shape[0]
     lhs, rhs = _pencil(a00, a01, a10)
-    scale = max(1.0, np.abs(a00).max(), np.abs(a01).max())
-    real_energy = bool(np.abs(a10 - a01.conj().T).max() <= 1e-14 * scale
-                       and np.abs(a00 - a00.conj().T).max() <= 1e-14 * scale)
+    real_energy = _is_real_energy(a00, a01, a10)
     qz = scipy.linalg.qz(lhs, rhs, output="complex")
     alpha, beta = np.diag(qz[0]), np.diag(qz[1])
     if np.any((np.abs(alpha) < SINGULAR_PENCIL_RTOL * np.abs(lhs).max())
@@ -226,11 +233,21 @@ def outgoing_modes(a00: np.ndarray, a01: np.ndarray, a10: np.ndarray):
     return lead_modes(a00, a01, a10)[0][:3]
 
 
-def _gf_from_modes(a00, a01, top, bot) -> np.ndarray:
+def _gf_from_modes(a00, a01, a10, top, bot, real_energy: bool) -> np.ndarray:
+    """``g = T (A00 T + A01 B)^-1``, or NaN where it cannot be trusted (see ``POLE_COND``)."""
     w = a00 @ top + a01 @ bot
     if np.linalg.cond(w) > POLE_COND:
         return np.full(a00.shape, np.nan + 0j)  # a surface-state pole of g at this energy
-    return top @ np.linalg.solve(w, np.eye(len(a00)))
+    g = top @ np.linalg.solve(w, np.eye(len(a00)))
+    # Next to a pole or a multiple band touching the mode basis is ill-conditioned; the Dyson
+    # residual tells whether g still solves its own equation.
+    residual = np.abs(g @ (a00 - a01 @ g @ a10) - np.eye(len(a00))).max()
+    scale = max(1.0, np.abs(g).max())
+    if residual > DYSON_RTOL * scale:
+        return np.full(a00.shape, np.nan + 0j)
+    if real_energy and np.linalg.eigvalsh(1j * (g - g.conj().T)).min() < -DYSON_RTOL * scale:
+        return np.full(a00.shape, np.nan + 0j)  # the lead's spectral function must be >= 0
+    return g
 
 
 def surface_gf_modes(a00: np.ndarray, a01: np.ndarray, a10: np.ndarray, mirror: bool = False):
@@ -249,9 +266,9 @@ def surface_gf_modes(a00: np.ndarray, a01: np.ndarray, a10: np.ndarray, mirror: 
         except ConvergenceError:  # exactly at a high-order band touching (flat band): treat as a pole
             out[:, i] = np.nan
             continue
-        out[0, i] = _gf_from_modes(a00[i], a01[i], *modes[0][:2])
+        out[0, i] = _gf_from_modes(a00[i], a01[i], a10[i], *modes[0][:2], _is_real_energy(a00[i], a01[i], a10[i]))
         if mirror:
-            out[1, i] = _gf_from_modes(a00[i], a10[i], *modes[1][:2])
+            out[1, i] = _gf_from_modes(a00[i], a10[i], a01[i], *modes[1][:2], _is_real_energy(a00[i], a01[i], a10[i]))
     out = out.reshape(1 + mirror, *shape)
     return (out[0], out[1]) if mirror else out[0]
 

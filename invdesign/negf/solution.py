@@ -36,12 +36,19 @@ class Solution:
         if pole.any():
             # A lead's surface Green's function has a pole at these energies (a bound state of the
             # lead's own termination). The device G is analytic there, so evaluate at E +- delta and
-            # average: exact to O(delta^2) ~ 1e-12 relative.
-            z, self._combine = _shift_off_poles(z, pole)
-            ok, shifted = ~pole, z[int((~pole).sum()):]
-            extra_l, extra_r = _self_energies(device, shifted, method, dtype)
-            if (_nan_energies(extra_l) | _nan_energies(extra_r)).any():
-                raise NEGFInputError("a lead's surface Green's function is singular at E and at E +- delta")
+            # average: exact to O(delta^2) ~ 1e-12 relative
+            # (delta = 1e-6 eV, larger only if E +- delta is singular too).
+            for shift in POLE_SHIFTS_EV:
+                z_new, combine = _shift_off_poles(z, pole, shift)
+                ok, shifted = ~pole, z_new[int((~pole).sum()):]
+                extra_l, extra_r = _self_energies(device, shifted, method, dtype)
+                if not (_nan_energies(extra_l) | _nan_energies(extra_r)).any():
+                    break
+            else:
+                bad = z[pole].detach().real.tolist()
+                raise NEGFInputError(f"a lead's surface Green's function is singular at E and at E +- "
+                                     f"{POLE_SHIFTS_EV} eV for E = {bad[:5]}")
+            z, self._combine = z_new, combine
             self.sigma_left = torch.cat([self.sigma_left[..., ok, :, :], extra_l], dim=-3)
             self.sigma_right = torch.cat([self.sigma_right[..., ok, :, :], extra_r], dim=-3)
         self.z = z  # the energies actually evaluated (G blocks live on this grid)
@@ -167,7 +174,7 @@ class Solution:
         return out[0], out[1]
 
 
-POLE_SHIFT_EV = 1e-6
+POLE_SHIFTS_EV = (1e-6, 1e-5, 1e-4)  # tried in turn; the average's error is O(shift^2)
 
 
 def _self_energies(device: Device, z: torch.Tensor, method: str, dtype) -> tuple[torch.Tensor, torch.Tensor]:
@@ -183,11 +190,11 @@ def _nan_energies(sigma: torch.Tensor) -> torch.Tensor:
     return bad.reshape(-1, bad.shape[-1]).any(0)
 
 
-def _shift_off_poles(z: torch.Tensor, pole: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _shift_off_poles(z: torch.Tensor, pole: torch.Tensor, shift: float) -> tuple[torch.Tensor, torch.Tensor]:
     """New grid ``[z_ok, z_pole - d, z_pole + d]`` and the (nE, nE_new) averaging matrix back."""
     ok = torch.nonzero(~pole).reshape(-1)
     bad = torch.nonzero(pole).reshape(-1)
-    z_new = torch.cat([z[ok], z[bad] - POLE_SHIFT_EV, z[bad] + POLE_SHIFT_EV])
+    z_new = torch.cat([z[ok], z[bad] - shift, z[bad] + shift])
     combine = torch.zeros(len(z), len(z_new), dtype=torch.float64, device=z.device)
     combine[ok, torch.arange(len(ok))] = 1.0
     combine[bad, len(ok) + torch.arange(len(bad))] = 0.5
