@@ -28,7 +28,6 @@ DEGENERATE_TOL = 1e-7  # propagating eigenvalues closer than this share a veloci
 # ribbons), and next to such points the mode basis is too ill-conditioned for g to satisfy its
 # own Dyson equation. There g is returned as NaN and the device solve (invdesign.negf.solution) evaluates at
 # E +- delta instead and averages.
-POLE_COND = 1e14
 DYSON_RTOL = 1e-9  # |g (A00 - A01 g A10) - 1| or -min eig i(g - g^H) above this x max(1, |g|): NaN
 SINGULAR_PENCIL_RTOL = 1e-12  # |alpha|, |beta| both below this (relative): singular pencil
 NULL_SPACE_RTOL = 1e-6  # singular values of (A - lambda B) below this (relative) span the mode space
@@ -234,11 +233,15 @@ def outgoing_modes(a00: np.ndarray, a01: np.ndarray, a10: np.ndarray):
 
 
 def _gf_from_modes(a00, a01, a10, top, bot, real_energy: bool) -> np.ndarray:
-    """``g = T (A00 T + A01 B)^-1``, or NaN where it cannot be trusted (see ``POLE_COND``)."""
+    """``g = T (A00 T + A01 B)^-1``, or NaN where it cannot be trusted (see ``DYSON_RTOL``)."""
     w = a00 @ top + a01 @ bot
-    if np.linalg.cond(w) > POLE_COND:
-        return np.full(a00.shape, np.nan + 0j)  # a surface-state pole of g at this energy
-    g = top @ np.linalg.solve(w, np.eye(len(a00)))
+    try:
+        with np.errstate(all="ignore"):
+            g = top @ np.linalg.solve(w, np.eye(len(a00)))
+    except np.linalg.LinAlgError:
+        return np.full(a00.shape, np.nan + 0j)  # exactly on a surface-state pole of g
+    if not np.all(np.isfinite(g)):
+        return np.full(a00.shape, np.nan + 0j)
     # Next to a pole or a multiple band touching the mode basis is ill-conditioned; the Dyson
     # residual tells whether g still solves its own equation.
     residual = np.abs(g @ (a00 - a01 @ g @ a10) - np.eye(len(a00))).max()
@@ -254,7 +257,7 @@ def surface_gf_modes(a00: np.ndarray, a01: np.ndarray, a10: np.ndarray, mirror: 
     """Retarded surface Green's function for a batch ``(..., n, n)`` of ``(A00, A01, A10)``.
 
     With ``mirror``, returns ``(g, g_mirror)``, ``g_mirror`` for the lead ``(A00, A10, A01)``.
-    NaN marks energies at a pole or an unresolvable band touching (see ``POLE_COND``).
+    NaN marks energies at a pole or an unresolvable band touching (see ``DYSON_RTOL``).
     """
     shape = a00.shape
     n = shape[-1]
