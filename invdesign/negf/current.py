@@ -26,7 +26,7 @@ def fermi(energies: torch.Tensor, mu, temperature_k: float) -> torch.Tensor:
     if temperature_k < 0:
         raise NEGFInputError(f"temperature must be >= 0 K; got {temperature_k}")
     if temperature_k == 0:
-        return torch.heaviside(mu - energies, torch.tensor(0.5, dtype=energies.dtype))
+        return torch.heaviside(mu - energies, torch.tensor(0.5, dtype=energies.dtype, device=energies.device))
     return torch.sigmoid((mu - energies) / (KB_EV * temperature_k))
 
 
@@ -79,7 +79,8 @@ def current(
         kt = KB_EV * temperature_k
         vd = float(v.detach())
         lo, hi = mu - abs(vd) / 2 - window_kt * kt, mu + abs(vd) / 2 + window_kt * kt
-    e, w = gauss_legendre_grid(lo, hi, n_energies)
+    e, w = (x.to(device.blocks[0].device) for x in gauss_legendre_grid(lo, hi, n_energies))
+    mu_l, mu_r = mu_l.to(e.device), mu_r.to(e.device)
     t = solve(device, e, **solve_kwargs).transmission()
     if temperature_k == 0:  # the grid spans [mu_R, mu_L] exactly: f_L - f_R = sign(V) on it
         window = torch.sign(mu_l - mu_r).detach()
