@@ -38,8 +38,8 @@ Observables
     Spectral function ``A = i (G - G^dagger) = G Gamma_L G^dagger + G Gamma_R G^dagger``;
     ``DOS = Tr[A S] / 2 pi``,  ``LDOS_o = Re[(A S)_oo] / 2 pi``  (= -Im G_oo / pi when S = 1).
     Landauer current ``I = (2 e / h) Int T(E) [f_L(E) - f_R(E)] dE`` with ``mu_L = mu + V/2``,
-    ``mu_R = mu - V/2``: a positive bias drives a positive current from left to right (electrons
-    flow from left to right).
+    ``mu_R = mu - V/2``: a positive bias drives electrons from left to right, and ``I > 0`` counts
+    e times that electron flux (the conventional current then flows from right to left).
     Seebeck coefficient ``S = -(pi^2 kB^2 T / 3 e) d ln T / dE`` in V/K (Mott formula).
 """
 

@@ -1,7 +1,7 @@
 """Landauer current, differential conductance and Seebeck coefficient (conventions: ``invdesign.negf``).
 
 The Hamiltonian is held fixed: the bias enters only through the leads' Fermi functions,
-``mu_L = mu + V/2`` and ``mu_R = mu - V/2``. A bias-dependent potential profile is the caller's
+``mu_L = mu + V/2`` and ``mu_R = mu - V/2``; I > 0 is e times the electron flux from left to right. A bias-dependent potential profile is the caller's
 device (or the self-consistent loop's).
 """
 
@@ -72,9 +72,8 @@ def current(
         raise NEGFInputError(f"bias must be a single voltage; got shape {tuple(v.shape)} (loop over biases)")
     mu_l, mu_r = mu + v / 2, mu - v / 2
     if temperature_k == 0:
-        lo, hi = torch.minimum(mu_l, mu_r), torch.maximum(mu_l, mu_r)
-        if float(hi - lo) == 0:
-            return torch.zeros((), dtype=torch.float64) * v
+        # I = G0 Int_{mu_R}^{mu_L} T dE over the signed interval: smooth in V, also at V = 0
+        lo, hi = mu_r, mu_l
     else:
         kt = KB_EV * temperature_k
         vd = float(v.detach())
@@ -82,8 +81,8 @@ def current(
     e, w = (x.to(device.blocks[0].device) for x in gauss_legendre_grid(lo, hi, n_energies))
     mu_l, mu_r = mu_l.to(e.device), mu_r.to(e.device)
     t = solve(device, e, **solve_kwargs).transmission()
-    if temperature_k == 0:  # the grid spans [mu_R, mu_L] exactly: f_L - f_R = sign(V) on it
-        window = torch.sign(mu_l - mu_r).detach()
+    if temperature_k == 0:  # the (signed) weights already carry the direction
+        window = torch.ones((), dtype=torch.float64, device=e.device)
     else:
         window = fermi(e, mu_l, temperature_k) - fermi(e, mu_r, temperature_k)
     return G0_S * (t * window * w).sum(-1)

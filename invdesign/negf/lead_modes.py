@@ -227,11 +227,6 @@ def lead_modes(a00: np.ndarray, a01: np.ndarray, a10: np.ndarray, mirror: bool =
     return result
 
 
-def outgoing_modes(a00: np.ndarray, a01: np.ndarray, a10: np.ndarray):
-    """``(top, bottom, velocities)`` of the outgoing solutions of one lead (see :func:`lead_modes`)."""
-    return lead_modes(a00, a01, a10)[0][:3]
-
-
 def _gf_from_modes(a00, a01, a10, top, bot, real_energy: bool) -> np.ndarray:
     """``g = T (A00 T + A01 B)^-1``, or NaN where it cannot be trusted (see ``DYSON_RTOL``)."""
     w = a00 @ top + a01 @ bot

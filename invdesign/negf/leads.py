@@ -15,7 +15,7 @@ import math
 
 from typing import Callable
 
-import numpy as np  # noqa: F401
+import numpy as np
 import torch
 
 from invdesign.negf.energies import as_energies
@@ -23,7 +23,6 @@ from invdesign.negf.errors import ConvergenceError, NEGFInputError
 from invdesign.negf.lead_modes import count_open_channels, surface_gf_modes
 from invdesign.negf.system import Lead
 
-METHODS = ("modes", "sancho")
 SANCHO_TOL = 1e-13
 COUNT_SHIFT_EV = 1e-6
 SANCHO_MAX_ITER = 200
@@ -62,14 +61,19 @@ def _nonzero_index(m: torch.Tensor, dim: int) -> torch.Tensor:
 def _implicit_vjp(a00, a01, a10, g, gbar):
     """Adjoints ``(A00bar, A01bar, A10bar)`` of ``g`` at the Dyson fixed point, given ``gbar``.
 
-    ``-Mbar`` is the adjoint of M = A00 - A01 g A10 at fixed g, where ``Mbar`` ``Mbar - (g^H A01^H) Mbar (A10^H g^H) = g^H gbar g^H``; only the rows
-    of A01 and the columns of A10 that are not structurally zero enter that product, so the Stein
-    equation is solved on those r1 x r2 entries (graphene leads: a few orbitals, not the whole cell).
+    ``Mbar`` solves ``Mbar - (g^H A01^H) Mbar (A10^H g^H) = g^H gbar g^H`` and ``A00bar = -Mbar``.
+    In a first-order backward only the rows of A01 and the columns of A10 that are not zero enter
+    that Stein equation, so it is solved on those r1 x r2 entries (graphene leads: a few orbitals,
+    not the whole cell). When the backward itself is differentiated (``create_graph``), all entries
+    are kept, so second derivatives also reach hopping entries that are currently zero.
     """
     gh = g.mH
     c = gh @ gbar @ gh
-    rows = _nonzero_index(a01, -2)  # j with A01[j, :] != 0
-    cols = _nonzero_index(a10, -1)  # k with A10[:, k] != 0
+    if torch.is_grad_enabled():  # double backward: keep every entry differentiable
+        rows = cols = torch.arange(g.shape[-1], device=g.device)
+    else:
+        rows = _nonzero_index(a01, -2)  # j with A01[j, :] != 0
+        cols = _nonzero_index(a10, -1)  # k with A10[:, k] != 0
     if len(rows) == 0 or len(cols) == 0:
         mbar = c
     else:
@@ -177,7 +181,7 @@ def _energies_for(energies, eta: float, dtype: torch.dtype, device) -> tuple[tor
 def surface_gf_z(lead: Lead, z: torch.Tensor, method: str = "modes", dtype=torch.complex128) -> torch.Tensor:
     """Surface Green's function at validated 1-D complex energies ``z``: ``(..., nE, n, n)``."""
     if method not in SOLVERS:
-        raise NEGFInputError(f"unknown surface Green's function method {method!r}; choose from {METHODS}")
+        raise NEGFInputError(f"unknown surface Green's function method {method!r}; choose from {tuple(SOLVERS)}")
     return _SurfaceGF.apply(*lead_blocks(lead, z, dtype), SOLVERS[method])
 
 

@@ -24,7 +24,12 @@ def _cast(m: torch.Tensor, dtype, device) -> torch.Tensor:
 
 
 class Solution:
-    """Green's-function data of ``device`` at energies ``z``; build with :func:`solve`."""
+    """Green's-function data of ``device`` at energies ``z``; build with :func:`solve`.
+
+    Observables (methods) are on the energies given to :func:`solve`. The attributes ``z``,
+    ``sigma_*``, ``gamma_*`` and the G blocks are on the grid actually evaluated, which gains the
+    points ``E +- delta`` when a lead's surface Green's function has a pole at a requested E.
+    """
 
     def __init__(self, device: Device, z: torch.Tensor, scalar: bool, method: str, dtype: torch.dtype):
         self.device, self.scalar, self.dtype = device, scalar, dtype

@@ -17,7 +17,6 @@ import torch
 
 from invdesign.negf.errors import NEGFInputError
 
-MatrixLike = "torch.Tensor | np.ndarray | Sequence"
 HERMITIAN_ATOL = 1e-8  # absolute tolerance (eV) on |H - H^dagger|, relative to max(1, max|H|)
 
 
@@ -317,11 +316,14 @@ def _bfs_slices(pattern: np.ndarray, left: list[int], right: list[int]) -> list[
         members = np.nonzero(layer == k)[0]
         # keep the listed lead orbitals first, in their listed order, in the edge slices
         head = left if k == 0 else (right if k == first_right else [])
-        rest = [m for m in members if m not in set(head)]
+        head_set = set(head)
+        rest = [m for m in members if m not in head_set]
         slices.append(np.array(list(head) + rest if k in (0, first_right) else rest, dtype=np.int64))
     if first_right == 0:  # one slice holding both leads' orbitals
-        head = left + [r for r in right if r not in set(left)]
-        rest = [m for m in range(n) if m not in set(head)]
+        left_set = set(left)
+        head = left + [r for r in right if r not in left_set]
+        head_set = set(head)
+        rest = [m for m in range(n) if m not in head_set]
         slices = [np.array(head + rest, dtype=np.int64)]
     return slices
 
