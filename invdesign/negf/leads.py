@@ -41,14 +41,26 @@ def lead_blocks(lead: Lead, z: torch.Tensor, dtype: torch.dtype):
     return torch.broadcast_tensors(a00, a01, a10)
 
 
+STEIN_CHUNK_BYTES = 2**28  # peak memory of one chunk of Kronecker systems (256 MiB)
+
+
 def _solve_stein(p: torch.Tensor, q: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-    """Solve ``X - P X Q = C`` for batched square P (r1), Q (r2); differentiable torch ops."""
+    """Solve ``X - P X Q = C`` for batched square P (r1), Q (r2); differentiable torch ops.
+
+    Dense Kronecker form, O((r1 r2)^3) per batch member, solved in chunks of the batch so that the
+    (r1 r2)^2 systems stay within ``STEIN_CHUNK_BYTES``.
+    """
     r1, r2 = p.shape[-1], q.shape[-1]
     batch = torch.broadcast_shapes(p.shape[:-2], q.shape[:-2], c.shape[:-2])
-    kron = torch.einsum("...ac,...db->...abcd", p, q).reshape(*batch, r1 * r2, r1 * r2)
-    eye = torch.eye(r1 * r2, dtype=kron.dtype, device=kron.device)
-    x = torch.linalg.solve(eye - kron, c.expand(*batch, r1, r2).reshape(*batch, r1 * r2, 1))
-    return x.reshape(*batch, r1, r2)
+    p, q, c = (x.expand(*batch, *x.shape[-2:]).reshape(-1, *x.shape[-2:]) for x in (p, q, c))
+    eye = torch.eye(r1 * r2, dtype=p.dtype, device=p.device)
+    chunk = max(1, STEIN_CHUNK_BYTES // (p.element_size() * (r1 * r2) ** 2))
+    out = []
+    for lo in range(0, p.shape[0], chunk):
+        sl = slice(lo, lo + chunk)
+        kron = torch.einsum("nac,ndb->nabcd", p[sl], q[sl]).reshape(-1, r1 * r2, r1 * r2)
+        out.append(torch.linalg.solve(eye - kron, c[sl].reshape(-1, r1 * r2, 1)))
+    return torch.cat(out).reshape(*batch, r1, r2)
 
 
 def _nonzero_index(m: torch.Tensor, dim: int) -> torch.Tensor:
