@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -47,3 +49,11 @@ def as_energies(energies, dtype: torch.dtype = torch.complex128, device=None) ->
     if e.is_complex() and (e.detach().imag < 0).any():
         raise NEGFInputError("complex energies must have Im(E) >= 0 (retarded Green's functions)")
     return e.to(dtype=dtype, device=device), scalar
+
+
+def broadened_energies(energies, eta: float, dtype: torch.dtype = torch.complex128, device=None):
+    """:func:`as_energies` plus an optional broadening ``E + i eta`` (eta >= 0, eV)."""
+    if not math.isfinite(eta) or eta < 0:
+        raise NEGFInputError(f"eta must be a finite number >= 0 (eV); got {eta}")
+    z, scalar = as_energies(energies, dtype, device)
+    return (z + 1j * eta if eta else z), scalar

@@ -264,9 +264,10 @@ def surface_gf_modes(a00: np.ndarray, a01: np.ndarray, a10: np.ndarray, mirror: 
         except ConvergenceError:  # exactly at a high-order band touching (flat band): treat as a pole
             out[:, i] = np.nan
             continue
-        out[0, i] = _gf_from_modes(a00[i], a01[i], a10[i], *modes[0][:2], _is_real_energy(a00[i], a01[i], a10[i]))
+        real = _is_real_energy(a00[i], a01[i], a10[i])
+        out[0, i] = _gf_from_modes(a00[i], a01[i], a10[i], *modes[0][:2], real)
         if mirror:
-            out[1, i] = _gf_from_modes(a00[i], a10[i], a01[i], *modes[1][:2], _is_real_energy(a00[i], a01[i], a10[i]))
+            out[1, i] = _gf_from_modes(a00[i], a10[i], a01[i], *modes[1][:2], real)
     out = out.reshape(1 + mirror, *shape)
     return (out[0], out[1]) if mirror else out[0]
 

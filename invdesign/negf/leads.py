@@ -11,14 +11,12 @@ Conventions (orientation of h01, sign of Sigma and Gamma): ``invdesign.negf``.
 
 from __future__ import annotations
 
-import math
-
 from typing import Callable
 
 import numpy as np
 import torch
 
-from invdesign.negf.energies import as_energies
+from invdesign.negf.energies import as_energies, broadened_energies
 from invdesign.negf.errors import ConvergenceError, NEGFInputError
 from invdesign.negf.lead_modes import count_open_channels, surface_gf_modes
 from invdesign.negf.system import Lead
@@ -119,9 +117,7 @@ class _SurfaceGFMirrorPair(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, a00, a01, a10, a00_l, a01_l, a10_l):
-        g, g_l = surface_gf_modes(*(x.detach().cpu().to(torch.complex128).numpy() for x in (a00, a01, a10)),
-                                  mirror=True)
-        g, g_l = (torch.as_tensor(x).to(dtype=a00.dtype, device=a00.device) for x in (g, g_l))
+        g, g_l = _modes_solver(a00.detach(), a01.detach(), a10.detach(), mirror=True)
         ctx.save_for_backward(a00, a01, a10, g, a00_l, a01_l, a10_l, g_l)
         return g, g_l
 
@@ -149,9 +145,11 @@ def surface_gf_pair_z(left: Lead, right: Lead, z: torch.Tensor, method: str = "m
     return surface_gf_z(left, z, method, dtype), surface_gf_z(right, z, method, dtype)
 
 
-def _modes_solver(a00, a01, a10):
-    g = surface_gf_modes(*(x.cpu().to(torch.complex128).numpy() for x in (a00, a01, a10)))
-    return torch.as_tensor(g).to(dtype=a00.dtype, device=a00.device)
+def _modes_solver(a00, a01, a10, mirror: bool = False):
+    """The exact mode solver (numpy, complex128 on the CPU), results back in the inputs' dtype/device."""
+    out = surface_gf_modes(*(x.cpu().to(torch.complex128).numpy() for x in (a00, a01, a10)), mirror=mirror)
+    back = lambda g: torch.as_tensor(g).to(dtype=a00.dtype, device=a00.device)  # noqa: E731
+    return tuple(back(g) for g in out) if mirror else back(out)
 
 
 def _sancho_iterate(a00, a01, a10, max_iter: int = SANCHO_MAX_ITER, tol: float = SANCHO_TOL):
@@ -181,13 +179,6 @@ def _sancho_solver(a00, a01, a10):
 
 
 SOLVERS: dict[str, Callable] = {"modes": _modes_solver, "sancho": _sancho_solver}
-
-
-def _energies_for(energies, eta: float, dtype: torch.dtype, device) -> tuple[torch.Tensor, bool]:
-    if not math.isfinite(eta) or eta < 0:
-        raise NEGFInputError(f"eta must be a finite number >= 0 (eV); got {eta}")
-    z, scalar = as_energies(energies, dtype, device)
-    return (z + 1j * eta if eta else z), scalar
 
 
 def surface_gf_z(lead: Lead, z: torch.Tensor, method: str = "modes", dtype=torch.complex128) -> torch.Tensor:
@@ -232,7 +223,7 @@ def surface_green_function(
         eta: optional broadening (eV) added as ``E + i eta``; 0 by default.
         dtype: complex working dtype.
     """
-    z, scalar = _energies_for(energies, eta, dtype, lead.h00.device)
+    z, scalar = broadened_energies(energies, eta, dtype, lead.h00.device)
     g = surface_gf_z(lead, z, method, dtype)
     return g.squeeze(-3) if scalar else g
 
@@ -244,7 +235,7 @@ def surface_green_function_sancho_unrolled(
 
     A reference for testing the implicit backward; slower and memory-hungry, not for production.
     """
-    z, scalar = _energies_for(energies, eta, dtype, lead.h00.device)
+    z, scalar = broadened_energies(energies, eta, dtype, lead.h00.device)
     g = _sancho_iterate(*lead_blocks(lead, z, dtype))[0]
     return g.squeeze(-3) if scalar else g
 
@@ -263,7 +254,7 @@ def self_energy(
     ``Sigma = (E s_c^dagger - c^dagger) g (E s_c - c)`` with ``c = coupling``, i.e. ``c^dagger g c`` for
     an orthogonal basis. ``edge_size`` defaults to the lead cell size (coupling = h01^dagger).
     """
-    z, scalar = _energies_for(energies, eta, dtype, lead.h00.device)
+    z, scalar = broadened_energies(energies, eta, dtype, lead.h00.device)
     sigma = self_energy_z(lead, z, lead.size if edge_size is None else edge_size, method, dtype)
     return sigma.squeeze(-3) if scalar else sigma
 

@@ -13,7 +13,7 @@ from functools import cached_property
 import torch
 
 from invdesign.negf import rgf
-from invdesign.negf.energies import as_energies
+from invdesign.negf.energies import broadened_energies
 from invdesign.negf.errors import NEGFInputError
 from invdesign.negf.leads import SOLVERS, broadening, self_energy_z, surface_gf_pair_z
 from invdesign.negf.system import Device
@@ -228,9 +228,5 @@ def solve(
         raise NEGFInputError(f"solve() needs an invdesign.negf.Device; got {type(device).__name__}")
     if method not in SOLVERS:
         raise NEGFInputError(f"unknown lead method {method!r}; choose from {tuple(SOLVERS)}")
-    if not math.isfinite(eta) or eta < 0:
-        raise NEGFInputError(f"eta must be a finite number >= 0 (eV); got {eta}")
-    z, scalar = as_energies(energies, dtype, device.blocks[0].device)
-    if eta:
-        z = z + 1j * eta
+    z, scalar = broadened_energies(energies, eta, dtype, device.blocks[0].device)
     return Solution(device, z, scalar, method, dtype)
