@@ -1,0 +1,150 @@
+"""Structure builders: chains, square strips, graphene ribbons and junctions, nanotubes, bulk crystals.
+
+All lengths nm; quasi-1D structures are periodic along +x (the transport direction) with one lattice
+vector; bulk crystals carry three. Graphene defaults: carbon-carbon distance ``ACC_NM = 0.142``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from invdesign.tb.structure import Structure, concatenate
+
+ACC_NM = 0.142
+
+
+def chain(a_nm: float = 0.1, species: str = "X") -> Structure:
+    """One atom per cell, period ``a_nm`` along x."""
+    return Structure([[0.0, 0.0, 0.0]], (species,), [[a_nm, 0.0, 0.0]])
+
+
+def square_strip(width: int, a_nm: float = 0.1, species: str = "X") -> Structure:
+    """A strip ``width`` atoms wide (along y) of the square lattice, period ``a_nm`` along x."""
+    if width < 1:
+        raise ValueError(f"width must be >= 1; got {width}")
+    pos = [[0.0, j * a_nm, 0.0] for j in range(width)]
+    return Structure(pos, (species,) * width, [[a_nm, 0.0, 0.0]])
+
+
+def armchair_ribbon(width: int, acc_nm: float = ACC_NM, species: str = "C") -> Structure:
+    """N-AGNR with ``width`` = N dimer lines: 2N atoms per cell of length 3 acc (no edge hydrogen)."""
+    if width < 1:
+        raise ValueError(f"width must be >= 1; got {width}")
+    pos = []
+    for j in range(width):
+        x0 = 0.0 if j % 2 == 0 else 1.5 * acc_nm
+        y = j * math.sqrt(3) / 2 * acc_nm
+        pos += [(x0, y, 0.0), (x0 + acc_nm, y, 0.0)]
+    return Structure(pos, (species,) * len(pos), [[3 * acc_nm, 0.0, 0.0]])
+
+
+def zigzag_ribbon(width: int, acc_nm: float = ACC_NM, species: str = "C") -> Structure:
+    """N-ZGNR with ``width`` = N zigzag chains: 2N atoms per cell of length sqrt3 acc."""
+    if width < 1:
+        raise ValueError(f"width must be >= 1; got {width}")
+    a = math.sqrt(3) * acc_nm
+    pos = []
+    for j in range(width):
+        s = 0.0 if j % 2 == 0 else a / 2
+        y = 1.5 * acc_nm * j
+        pos += [(s % a, y, 0.0), ((s + a / 2) % a, y + acc_nm / 2, 0.0)]
+    return Structure(pos, (species,) * len(pos), [[a, 0.0, 0.0]])
+
+
+def ribbon_junction(
+    width_left: int,
+    width_right: int,
+    cells_left: int,
+    cells_right: int,
+    acc_nm: float = ACC_NM,
+    species: str = "C",
+) -> tuple[Structure, Structure, Structure]:
+    """Armchair ribbon junction ``(device, left lead cell, right lead cell)``, e.g. 7-4 or 5-2.
+
+    The narrower ribbon is centred on the wider one (to the nearest dimer line). An odd row offset is
+    compensated by a half-period shift along x, so the honeycomb lattice stays in registry across the
+    interface. Leads: pristine ribbons of each width (lattice vectors point away from the device).
+    """
+    from invdesign.tb.transport import wire  # local: transport imports the engine
+
+    if cells_left < 1 or cells_right < 1:
+        raise ValueError("cells_left and cells_right must be >= 1")
+    wide, narrow = max(width_left, width_right), min(width_left, width_right)
+    rows = (wide - narrow) // 2 if wide != narrow else 0
+    dy = rows * math.sqrt(3) / 2 * acc_nm
+    dx = 1.5 * acc_nm if rows % 2 else 0.0
+    period = 3 * acc_nm
+    left = armchair_ribbon(width_left, acc_nm, species)
+    right = armchair_ribbon(width_right, acc_nm, species)
+    if width_left < width_right:
+        left = left.translated([dx, dy, 0.0])
+    else:
+        right = right.translated([dx, dy, 0.0])
+    dev_l, lead_l, _ = wire(left, cells_left)
+    shift = torch.tensor([cells_left * period, 0.0, 0.0], dtype=torch.float64)
+    dev_r, _, lead_r = wire(right.translated(shift), cells_right)
+    device = concatenate(dev_l, dev_r)
+    return device, lead_l, lead_r
+
+
+def graphene_sheet(acc_nm: float = ACC_NM, species: str = "C") -> Structure:
+    """The honeycomb lattice: 2 atoms, lattice vectors a1 = a (1, 0), a2 = a (1/2, sqrt3/2), a = sqrt3 acc."""
+    a = math.sqrt(3) * acc_nm
+    a1, a2 = np.array([a, 0.0, 0.0]), np.array([a / 2, a * math.sqrt(3) / 2, 0.0])
+    b = (a1 + a2) / 3
+    return Structure([[0.0, 0.0, 0.0], b.tolist()], (species, species), [a1.tolist(), a2.tolist()])
+
+
+def nanotube(n: int, m: int, acc_nm: float = ACC_NM, species: str = "C") -> Structure:
+    """(n, m) carbon nanotube rolled from graphene (no curvature relaxation), axis along x.
+
+    One translational unit cell: ``2 N_hex`` atoms, ``N_hex = 2 (n^2 + nm + m^2) / d_R``,
+    ``d_R = gcd(2m + n, 2n + m)``; radius ``|C| / 2 pi`` with ``C = n a1 + m a2``.
+    """
+    if n < 1 or m < 0 or m > n:
+        raise ValueError(f"nanotube indices must satisfy n >= 1 and 0 <= m <= n; got ({n}, {m})")
+    a = math.sqrt(3) * acc_nm
+    a1, a2 = np.array([a, 0.0]), np.array([a / 2, a * math.sqrt(3) / 2])
+    dr = math.gcd(2 * m + n, 2 * n + m)
+    t1, t2 = (2 * m + n) // dr, -(2 * n + m) // dr
+    C, T = n * a1 + m * a2, t1 * a1 + t2 * a2
+    n_hex = 2 * (n * n + n * m + m * m) // dr
+    basis = [np.zeros(2), (a1 + a2) / 3]
+    M = np.linalg.inv(np.column_stack([C, T]))
+    span = n + m + abs(t1) + abs(t2) + 2
+    frac = []
+    for i in range(-span, span + 1):
+        for j in range(-span, span + 1):
+            for b in basis:
+                f = M @ (i * a1 + j * a2 + b)
+                f = f - np.floor(f + 1e-9)  # wrap into [0, 1) robustly
+                frac.append(f)
+    frac = np.unique(np.round(np.array(frac), 9), axis=0)
+    if len(frac) != 2 * n_hex:
+        raise RuntimeError(f"nanotube ({n},{m}): found {len(frac)} atoms per cell, expected {2 * n_hex}")
+    radius = np.linalg.norm(C) / (2 * math.pi)
+    length = np.linalg.norm(T)
+    theta = 2 * math.pi * frac[:, 0]
+    pos = np.column_stack([frac[:, 1] * length, radius * np.cos(theta), radius * np.sin(theta)])
+    order = np.lexsort((theta, pos[:, 0]))
+    return Structure(pos[order], (species,) * len(pos), [[length, 0.0, 0.0]])
+
+
+def fcc_lattice(a_nm: float) -> list[list[float]]:
+    """Primitive fcc vectors a/2 (0,1,1), a/2 (1,0,1), a/2 (1,1,0)."""
+    h = a_nm / 2
+    return [[0.0, h, h], [h, 0.0, h], [h, h, 0.0]]
+
+
+def zincblende(a_nm: float, anion: str, cation: str) -> Structure:
+    """Zincblende primitive cell: anion at 0, cation at a/4 (1, 1, 1) (diamond when anion == cation)."""
+    q = a_nm / 4
+    return Structure([[0.0, 0.0, 0.0], [q, q, q]], (anion, cation), fcc_lattice(a_nm))
+
+
+def diamond(a_nm: float, species: str = "Si") -> Structure:
+    """Diamond primitive cell (two atoms of ``species``)."""
+    return zincblende(a_nm, species, species)

@@ -1,0 +1,195 @@
+"""Hamiltonian and overlap blocks between two sets of atoms, from a ``TBModel``.
+
+Orbital layout: atoms in structure order; on each atom its species' orbitals in the order of
+``slater_koster.ORBITALS``; with spin (a model with spin-orbit) each atom holds all its orbitals for
+spin up, then all for spin down.
+
+Magnetic field ``B`` along +z (tesla) enters by Peierls substitution in the Landau gauge
+``A = (-B y, 0, 0)``, which keeps translation invariance along the transport direction x. For an
+electron (charge -e), ``H_ij -> H_ij exp(-i (e/hbar) Int_{r_j}^{r_i} A.dl)
+= H_ij exp(+i (e/hbar) B (y_i + y_j)/2 (x_i - x_j))``; overlaps take the same phase.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from scipy.spatial import cKDTree
+
+from invdesign.tb.model import TBModel
+from invdesign.tb.slater_koster import sk_block, spin_orbit_p
+from invdesign.tb.structure import Structure
+
+E_OVER_HBAR_PER_T_NM2 = 1.602176634e-19 / 1.054571817e-34 * 1e-18  # e/hbar in 1/(T nm^2)
+SAME_SITE_NM = 1e-6  # atoms closer than this are the same site
+
+
+def orbitals_per_atom(model: TBModel, species: tuple[str, ...]) -> np.ndarray:
+    """Number of orbitals (spin included) of each atom."""
+    missing = sorted({s for s in species if s not in model.species})
+    if missing:
+        raise ValueError(f"structure has species {missing} that the model {model.name!r} does not define; "
+                         f"known: {sorted(model.species)}")
+    spin = 2 if model.spinful else 1
+    return np.array([spin * len(model.species[s].orbitals) for s in species], dtype=np.int64)
+
+
+def orbital_offsets(model: TBModel, species: tuple[str, ...]) -> np.ndarray:
+    """(n_atoms + 1,) start index of each atom's orbitals; the last entry is the total."""
+    return np.concatenate([[0], np.cumsum(orbitals_per_atom(model, species))])
+
+
+def working_dtype(model: TBModel, magnetic_field_t: float = 0.0) -> torch.dtype:
+    return torch.complex128 if (model.spinful or magnetic_field_t) else torch.float64
+
+
+def find_pairs(a_pos: np.ndarray, b_pos: np.ndarray, cutoff: float) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs (i in a, j in b) closer than ``cutoff`` and farther than ``SAME_SITE_NM``."""
+    if len(a_pos) == 0 or len(b_pos) == 0 or cutoff <= 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    sparse = cKDTree(a_pos).sparse_distance_matrix(cKDTree(b_pos), cutoff, output_type="coo_matrix")
+    keep = sparse.data > SAME_SITE_NM
+    order = np.lexsort((sparse.col[keep], sparse.row[keep]))
+    return sparse.row[keep][order].astype(np.int64), sparse.col[keep][order].astype(np.int64)
+
+
+def coupling_blocks(
+    model: TBModel,
+    a: Structure,
+    b: Structure,
+    shift: torch.Tensor | None = None,
+    onsite: bool = False,
+    magnetic_field_t: float = 0.0,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``H_ab = <a|H|b + shift>`` and ``S_ab`` (None for an orthogonal model), dense.
+
+    Args:
+        a, b: structures (their lattices are ignored here); ``shift`` (3,) nm translates b.
+        onsite: add on-site energies, spin-orbit and unit overlap for atoms of a and b at the same
+            place (use for a block of a structure with itself).
+    Returns:
+        (n_orb_a, n_orb_b) tensors, float64 or complex128 (spin-orbit or magnetic field).
+    """
+    dtype = working_dtype(model, magnetic_field_t)
+    off_a, off_b = orbital_offsets(model, a.species), orbital_offsets(model, b.species)
+    pb = b.positions if shift is None else b.positions + shift
+    H = torch.zeros(off_a[-1], off_b[-1], dtype=dtype)
+    S = torch.zeros(off_a[-1], off_b[-1], dtype=dtype) if model.has_overlap else None
+    spin = 2 if model.spinful else 1
+    rows, cols = find_pairs(a.positions.detach().cpu().numpy(), pb.detach().cpu().numpy(), model.cutoff_nm)
+    groups: dict[tuple[str, str, int], list[int]] = {}
+    vec = (pb[cols] - a.positions[rows]) if len(rows) else None
+    dist = torch.linalg.vector_norm(vec, dim=-1) if len(rows) else None
+    dist_np = dist.detach().cpu().numpy() if len(rows) else None
+    for n, (i, j) in enumerate(zip(rows, cols)):
+        sa, sb = a.species[i], b.species[j]
+        pair = model.shells(sa, sb)
+        if pair is None:
+            continue
+        for k, sh in enumerate(pair[0]):
+            if abs(dist_np[n] - sh.distance_nm) <= model.shell_tolerance * sh.distance_nm:
+                groups.setdefault((sa, sb, k), []).append(n)
+                break
+    for (sa, sb, k), members in groups.items():
+        idx = torch.as_tensor(members)
+        sh_ab, sh_ba = model.shells(sa, sb)
+        d = dist[idx]
+        oa, ob = model.species[sa].orbitals, model.species[sb].orbitals
+        for target, key in ((H, "integrals"), (S, "overlap")):
+            if target is None:
+                continue
+            ints_ab = getattr(sh_ab[k], key) or {}
+            ints_ba = getattr(sh_ba[k], key) or {}
+            if not ints_ab and not ints_ba:
+                continue
+            d0 = sh_ab[k].distance_nm
+            v_ab = {n_: model.scale(v, d, d0) for n_, v in ints_ab.items()}
+            v_ba = {n_: model.scale(v, d, d0) for n_, v in ints_ba.items()}
+            if model.isotropic:
+                blocks = v_ab.get("pp_pi", torch.zeros_like(d))[:, None, None].to(dtype)
+            else:
+                blocks = sk_block(oa, ob, vec[idx], v_ab, v_ba).to(dtype)
+            if magnetic_field_t:
+                ri, rj = a.positions[rows[members]], pb[cols[members]]
+                phase = E_OVER_HBAR_PER_T_NM2 * magnetic_field_t * 0.5 * (ri[:, 1] + rj[:, 1]) * (ri[:, 0] - rj[:, 0])
+                blocks = blocks * torch.exp(1j * phase.to(torch.float64))[:, None, None]
+            new = _scatter_blocks(target, blocks, off_a[rows[members]], off_b[cols[members]], len(oa), len(ob), spin)
+            if key == "integrals":
+                H = new
+            else:
+                S = new
+    if onsite:
+        H, S = _add_onsite(model, a, b, pb, H, S, off_a, off_b, dtype)
+    return H, S
+
+
+def _scatter_blocks(target, blocks, row0, col0, na, nb, spin):
+    out = target
+    for s in range(spin):
+        r = torch.as_tensor(row0 + s * na)[:, None, None] + torch.arange(na)[None, :, None]
+        c = torch.as_tensor(col0 + s * nb)[:, None, None] + torch.arange(nb)[None, None, :]
+        out = out.index_put((r, c), blocks, accumulate=True)
+    return out
+
+
+def _add_onsite(model, a, b, pb, H, S, off_a, off_b, dtype):
+    pa, pbn = a.positions.detach().cpu().numpy(), pb.detach().cpu().numpy()
+    tree = cKDTree(pbn)
+    spin = 2 if model.spinful else 1
+    for i, p in enumerate(pa):
+        js = tree.query_ball_point(p, SAME_SITE_NM)
+        if not js:
+            continue
+        j = js[0]
+        if a.species[i] != b.species[j]:
+            raise ValueError(f"two atoms of different species ({a.species[i]}, {b.species[j]}) at {p.tolist()} nm")
+        sp = model.species[a.species[i]]
+        e = torch.stack([torch.as_tensor(sp.onsite_energy(o), dtype=torch.float64) for o in sp.orbitals])
+        diag = torch.diag_embed(e.repeat(spin)).to(dtype)
+        if model.spinful and torch.as_tensor(sp.spin_orbit).detach().abs() > 0:
+            p_idx = [sp.orbitals.index(o) for o in ("px", "py", "pz")]
+            n = len(sp.orbitals)
+            idx = torch.as_tensor(p_idx + [n + q for q in p_idx])
+            diag = diag.index_put((idx[:, None], idx[None, :]), spin_orbit_p(sp.spin_orbit), accumulate=True)
+        ra, cb = slice(off_a[i], off_a[i + 1]), slice(off_b[j], off_b[j + 1])
+        H = _add_block(H, diag, ra, cb)
+        if S is not None:
+            S = _add_block(S, torch.eye(diag.shape[0], dtype=dtype), ra, cb)
+    return H, S
+
+
+def _add_block(M: torch.Tensor, block: torch.Tensor, rows: slice, cols: slice) -> torch.Tensor:
+    r = torch.arange(rows.start, rows.stop)[:, None]
+    c = torch.arange(cols.start, cols.stop)[None, :]
+    return M.index_put((r, c), block, accumulate=True)
+
+
+def add_potential(H: torch.Tensor, S: torch.Tensor | None, potential_ev: torch.Tensor, model: TBModel,
+                  species: tuple[str, ...]) -> torch.Tensor:
+    """``H + U`` for a potential energy per atom ``potential_ev`` (..., n_atoms), eV.
+
+    Orthogonal basis: ``U`` on the diagonal; with overlap ``H_ij += (U_i + U_j)/2 S_ij`` (gauge
+    invariant: a constant U shifts every eigenvalue by U).
+    """
+    n_orb = orbitals_per_atom(model, species)
+    u = torch.as_tensor(potential_ev)
+    if u.shape[-1] != len(species):
+        raise ValueError(f"potential_ev must end in the number of atoms {len(species)}; got {tuple(u.shape)}")
+    per_orb = torch.repeat_interleave(u, torch.as_tensor(n_orb), dim=-1).to(H.dtype)
+    if S is None:
+        return H + torch.diag_embed(per_orb)
+    return H + 0.5 * (per_orb[..., :, None] + per_orb[..., None, :]) * S
+
+
+def reach_cells(model: TBModel, cell: Structure, vector: torch.Tensor, max_cells: int = 16) -> int:
+    """Smallest m >= 1 such that no atom of a cell interacts with the cell m + 1 translations away."""
+    pos = cell.positions.detach().cpu().numpy()
+    v = vector.detach().cpu().numpy()
+    for m in range(1, max_cells + 1):
+        r, _ = find_pairs(pos, pos + (m + 1) * v, model.cutoff_nm)
+        if len(r) == 0:
+            return m
+    raise ValueError(f"interactions reach more than {max_cells} cells along {v.tolist()} nm: cutoff "
+                     f"{model.cutoff_nm:.4g} nm vs cell length {math.hypot(*v):.4g} nm")
