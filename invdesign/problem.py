@@ -1,0 +1,284 @@
+"""Problem: a parameter space, a simulation, an objective and constraints; and the record of one evaluation.
+
+A concrete problem subclasses ``Problem``, sets ``name``, ``space``, ``objective`` (and optionally
+``constraints``, ``grad_cost_factor``, ``optimum_value``...) as class attributes or in ``__init__``,
+and implements ``simulate(params) -> response``. Optimizers only call ``evaluate``: it never raises
+for a failed simulation; the failure becomes an ``Evaluation`` with ``failed=True`` and its reason.
+
+Cost accounting: an evaluation costs 1 forward-equivalent simulation, or ``grad_cost_factor`` when
+the gradient was asked for (failed evaluations cost the same: the work was done).
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from invdesign.constraints import Constraint, ConstraintSpec
+from invdesign.objectives import Objective
+from invdesign.params import DTYPE, ParameterSpace
+
+__all__ = ["ConstraintSpec", "Evaluation", "NonFiniteError", "Problem", "DEFAULT_GRAD_COST_FACTOR"]
+
+DEFAULT_GRAD_COST_FACTOR = 2.0  # used when the measurement itself fails; a typical reverse-mode ratio
+
+
+class NonFiniteError(ArithmeticError):
+    """The objective, a constraint or a gradient came out NaN or infinite."""
+
+
+def _enc(v: float):
+    # JSON has no NaN/inf; strings round-trip exactly through float()
+    return v if math.isfinite(v) else str(v)
+
+
+def _dec(v) -> float:
+    return float(v)
+
+
+@dataclasses.dataclass
+class Evaluation:
+    """The outcome of evaluating one point.
+
+    ``x``: optimizer coordinates (length ``dim``); ``value``: objective (minimized; NaN if failed);
+    ``grad``: d value / d x when asked for; ``constraints``: one value per ``ConstraintSpec`` in the
+    problem's order (sign convention in ``invdesign.constraints``), NaN where not computed;
+    ``constraint_grads``: their gradients (``len(constraints)`` lists of length ``dim``);
+    ``feasible``: not failed and every constraint satisfied; ``reason``: ``"ExceptionType: message"``
+    of a failure; ``cost``: forward-equivalent simulations; ``wall_time_s``: seconds for this point.
+    """
+
+    x: list[float]
+    value: float
+    grad: list[float] | None = None
+    constraints: list[float] = dataclasses.field(default_factory=list)
+    constraint_grads: list[list[float]] | None = None
+    feasible: bool = True
+    failed: bool = False
+    reason: str | None = None
+    metrics: dict[str, float] = dataclasses.field(default_factory=dict)
+    cost: float = 1.0
+    wall_time_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict (``json.dumps(..., allow_nan=False)`` works): NaN/inf become ``"nan"``, ``"inf"``..."""
+        return {
+            "x": [_enc(v) for v in self.x],
+            "value": _enc(self.value),
+            "grad": None if self.grad is None else [_enc(v) for v in self.grad],
+            "constraints": [_enc(v) for v in self.constraints],
+            "constraint_grads": None if self.constraint_grads is None
+            else [[_enc(v) for v in row] for row in self.constraint_grads],
+            "feasible": self.feasible,
+            "failed": self.failed,
+            "reason": self.reason,
+            "metrics": {k: _enc(v) for k, v in self.metrics.items()},
+            "cost": _enc(self.cost),
+            "wall_time_s": _enc(self.wall_time_s),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Evaluation:
+        """Inverse of ``to_dict``."""
+        return cls(
+            x=[_dec(v) for v in d["x"]],
+            value=_dec(d["value"]),
+            grad=None if d.get("grad") is None else [_dec(v) for v in d["grad"]],
+            constraints=[_dec(v) for v in d.get("constraints", [])],
+            constraint_grads=None if d.get("constraint_grads") is None
+            else [[_dec(v) for v in row] for row in d["constraint_grads"]],
+            feasible=bool(d["feasible"]),
+            failed=bool(d["failed"]),
+            reason=d.get("reason"),
+            metrics={k: _dec(v) for k, v in d.get("metrics", {}).items()},
+            cost=_dec(d.get("cost", 1.0)),
+            wall_time_s=_dec(d.get("wall_time_s", 0.0)),
+        )
+
+
+def _scalar(value, what: str) -> torch.Tensor:
+    value = torch.as_tensor(value)
+    if value.numel() != 1:
+        raise ValueError(f"{what} must be a scalar; got shape {tuple(value.shape)}")
+    value = value.reshape(())
+    if not torch.isfinite(value.detach()):
+        raise NonFiniteError(f"{what} is {value.item()}")
+    return value
+
+
+class Problem(abc.ABC):
+    """An inverse-design problem: minimize ``objective(simulate(params), params)`` subject to ``constraints``.
+
+    Attributes (class attributes or set in ``__init__``):
+        name, description: for registries and reports.
+        space: the ``ParameterSpace``.
+        objective: an ``Objective``.
+        constraints: a sequence of ``Constraint`` (default none).
+        grad_cost_factor: forward-equivalent cost of value + gradient. Set it when known (the toy
+            problems use 2); otherwise it is measured once, lazily, at the initial point (best of 3
+            timings each of value and value+gradient, at least 1) and cached; the timing runs are not
+            counted as evaluations.
+        optimum_value, optimum_x, tolerance: known optimum (value; optimizer coordinates) and the
+            absolute tolerance on the value that counts as reaching it (tests), None when unknown.
+    """
+
+    name: str = ""
+    description: str = ""
+    space: ParameterSpace
+    objective: Objective
+    constraints: Sequence[Constraint] = ()
+    optimum_value: float | None = None
+    optimum_x: list[float] | None = None
+    tolerance: float | None = None
+
+    @abc.abstractmethod
+    def simulate(self, params: dict[str, torch.Tensor]) -> Any:
+        """The response (a tensor or a dict of tensors) for one point's params (tensors of each block's shape)."""
+
+    # ------------------------------------------------------------------ delegates to the space
+
+    @property
+    def dim(self) -> int:
+        return self.space.dim
+
+    @property
+    def bounds(self) -> torch.Tensor:
+        """Shape ``(2, dim)``, optimizer coordinates."""
+        return self.space.bounds
+
+    def to_unit(self, z: torch.Tensor) -> torch.Tensor:
+        return self.space.to_unit(z)
+
+    def from_unit(self, u: torch.Tensor) -> torch.Tensor:
+        return self.space.from_unit(u)
+
+    def to_params(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.space.to_params(z)
+
+    def from_params(self, params: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.space.from_params(params)
+
+    def initial_point(self) -> torch.Tensor:
+        """Shape ``(dim,)``."""
+        return self.space.initial_point()
+
+    def random_points(self, n: int, generator: torch.Generator | int) -> torch.Tensor:
+        """Shape ``(n, dim)``, uniform in the unit cube."""
+        return self.space.random_points(n, generator)
+
+    @property
+    def constraint_specs(self) -> list[ConstraintSpec]:
+        specs = [c.spec for c in self.constraints]
+        names = [s.name for s in specs]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"problem '{self.name}': duplicate constraint names {duplicates}")
+        return specs
+
+    # ------------------------------------------------------------------ cost
+
+    @property
+    def grad_cost_factor(self) -> float:
+        if getattr(self, "_grad_cost_factor", None) is None:
+            self._grad_cost_factor = self.measure_grad_cost_factor()
+        return self._grad_cost_factor
+
+    @grad_cost_factor.setter
+    def grad_cost_factor(self, value: float) -> None:
+        self._grad_cost_factor = float(value)
+
+    def measure_grad_cost_factor(self, repeats: int = 3) -> float:
+        """Best-of-``repeats`` wall time of value+gradient over value alone at the initial point (>= 1)."""
+        z = self.initial_point()
+        times = {}
+        for need_grad in (False, True):
+            runs = [self._evaluate_point(z, need_grad, cost=1.0) for _ in range(repeats)]
+            if any(r.failed for r in runs):
+                return DEFAULT_GRAD_COST_FACTOR
+            times[need_grad] = min(r.wall_time_s for r in runs)
+        return max(1.0, times[True] / max(times[False], 1e-9))
+
+    # ------------------------------------------------------------------ evaluation
+
+    def evaluate(self, z: torch.Tensor, need_grad: bool = False) -> list[Evaluation]:
+        """Evaluate points ``z`` of shape ``(n, dim)`` (or one point ``(dim,)``), one ``Evaluation`` each.
+
+        Raises only for a malformed call (``z`` of the wrong shape, duplicate constraint names): everything
+        that goes wrong inside a point's simulation, objective, constraints or gradients is recorded as a
+        failed evaluation.
+        """
+        z = torch.as_tensor(z, dtype=DTYPE)
+        if z.ndim == 1:
+            z = z.unsqueeze(0)
+        if z.ndim != 2 or z.shape[1] != self.dim:
+            raise ValueError(f"problem '{self.name}': points must have shape (n, {self.dim}); got {tuple(z.shape)}")
+        cost = self.grad_cost_factor if need_grad else 1.0
+        return [self._evaluate_point(zi, need_grad, cost) for zi in z]
+
+    def evaluate_one(self, z: torch.Tensor, need_grad: bool = False) -> Evaluation:
+        """Evaluate one point ``z`` of shape ``(dim,)``."""
+        z = torch.as_tensor(z, dtype=DTYPE)
+        if z.shape != (self.dim,):
+            raise ValueError(f"problem '{self.name}': a point must have shape ({self.dim},); got {tuple(z.shape)}")
+        return self.evaluate(z, need_grad)[0]
+
+    def _evaluate_point(self, z: torch.Tensor, need_grad: bool, cost: float) -> Evaluation:
+        start = time.perf_counter()
+        specs = self.constraint_specs
+        x = z.detach().clone()
+        g_values = [math.nan] * len(specs)
+        try:
+            value, grad, g_values, g_grads, metrics = self._compute(x, need_grad, specs, g_values)
+            failed, reason = False, None
+        except Exception as err:  # a failed point is data, not a crash
+            value, grad, g_grads, metrics = math.nan, None, None, {}
+            failed, reason = True, f"{type(err).__name__}: {err}"
+        feasible = not failed and all(s.satisfied(g) for s, g in zip(specs, g_values))
+        return Evaluation(x=x.tolist(), value=value, grad=grad, constraints=g_values, constraint_grads=g_grads,
+                          feasible=feasible, failed=failed, reason=reason, metrics=metrics, cost=cost,
+                          wall_time_s=time.perf_counter() - start)
+
+    def _compute(self, x: torch.Tensor, need_grad: bool, specs: list[ConstraintSpec], g_values: list[float]):
+        # grad mode is ours to set: callers may sit in no_grad or inference_mode (which would zero the gradients)
+        with torch.inference_mode(False):
+            with torch.set_grad_enabled(need_grad):
+                z = x.clone().requires_grad_(need_grad)
+                params = self.space.to_params(z)
+                g_tensors: list[torch.Tensor | None] = [None] * len(specs)
+                response = None
+                # cheap params constraints first: their values are recorded even if the simulation fails
+                for i in sorted(range(len(specs)), key=lambda i: specs[i].on != "params"):
+                    if specs[i].on == "response" and response is None:
+                        response = self.simulate(params)
+                    g_tensors[i] = _scalar(self.constraints[i](response, params), f"constraint '{specs[i].name}'")
+                    g_values[i] = float(g_tensors[i].detach())
+                if response is None:
+                    response = self.simulate(params)
+                value = _scalar(self.objective(response, params), "objective value")
+            with torch.no_grad():
+                metrics = {k: float(v) for k, v in self.objective.metrics(response, params).items()}
+            if not need_grad:
+                return float(value.detach()), None, g_values, None, metrics
+            whats = ["objective", *(f"constraint '{s.name}'" for s in specs)]
+            grads = [self._grad(out, z, what) for out, what in zip([value, *g_tensors], whats)]
+        return float(value.detach()), grads[0], g_values, grads[1:], metrics
+
+    @staticmethod
+    def _grad(out: torch.Tensor, z: torch.Tensor, what: str) -> list[float]:
+        if not out.requires_grad:  # does not depend on z
+            return [0.0] * z.numel()
+        (g,) = torch.autograd.grad(out, z, retain_graph=True, allow_unused=True)
+        if g is None:
+            return [0.0] * z.numel()
+        if not torch.isfinite(g).all():
+            raise NonFiniteError(f"gradient of the {what} contains NaN or inf")
+        return g.tolist()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, dim={self.dim}, constraints={len(self.constraints)})"
