@@ -31,8 +31,10 @@ class Solution:
     points ``E +- delta`` when a lead's surface Green's function has a pole at a requested E.
     """
 
-    def __init__(self, device: Device, z: torch.Tensor, scalar: bool, method: str, dtype: torch.dtype):
-        self.device, self.scalar, self.dtype = device, scalar, dtype
+    def __init__(self, device: Device, z: torch.Tensor, scalar: bool, method: str, dtype: torch.dtype,
+                 level: int = 0):
+        self.device, self.scalar, self.dtype, self.method = device, scalar, dtype, method
+        self._level, self._fallback = level, None  # re-solve of energies where the device matrix is singular
         dev = z.device
         sizes = device.slice_sizes
         self.sigma_left, self.sigma_right = _self_energies(device, z, method, dtype)
@@ -122,15 +124,54 @@ class Solution:
     # ---- observables ----
     def transmission(self) -> torch.Tensor:
         """T(E) from left to right, ``Tr[Gamma_R G_{N-1,0} Gamma_L G_{N-1,0}^dagger]``; ``(..., nE)``."""
+        return self._observable("_transmission_raw")
+
+    def _transmission_raw(self) -> torch.Tensor:
         x = self.g_last_first
-        t = torch.einsum("...ab,...bc,...cd,...ad->...", self.gamma_right, x, self.gamma_left, x.conj())
-        return self._out(t.real)
+        return torch.einsum("...ab,...bc,...cd,...ad->...", self.gamma_right, x, self.gamma_left, x.conj()).real
 
     def transmission_right_to_left(self) -> torch.Tensor:
         """``Tr[Gamma_L G_{0,N-1} Gamma_R G_{0,N-1}^dagger]`` (equal to :meth:`transmission`)."""
+        return self._observable("_transmission_right_to_left_raw")
+
+    def _transmission_right_to_left_raw(self) -> torch.Tensor:
         x = self.g_last_column[0]
-        t = torch.einsum("...ab,...bc,...cd,...ad->...", self.gamma_left, x, self.gamma_right, x.conj())
-        return self._out(t.real)
+        return torch.einsum("...ab,...bc,...cd,...ad->...", self.gamma_left, x, self.gamma_right, x.conj()).real
+
+    def _observable(self, name: str, per_orbital: bool = False):
+        """Evaluate a raw observable; energies where the device matrix is singular are re-solved.
+
+        A state decoupled from the leads exactly at a requested real E makes ``E S - H - Sigma``
+        singular there (G has a pole, the observables do not). Those energies are evaluated at
+        E +- delta and averaged, like lead poles (error O(delta^2)); the G blocks and ``z`` of this
+        object stay on the original grid.
+        """
+        if self._fallback is not None:
+            return self._fallback._observable(name, per_orbital)
+        x = getattr(self, name)()
+        parts = x if isinstance(x, tuple) else (x,)
+        axis = -2 if per_orbital else -1
+        bad = torch.zeros(len(self.z), dtype=torch.bool, device=self.z.device)
+        for p in parts:
+            nan = torch.isnan(p.detach())
+            if per_orbital:
+                nan = nan.any(-1)
+            bad |= nan.reshape(-1, nan.shape[-1]).any(0)
+        if bad.any():
+            if self._level >= len(POLE_SHIFTS_EV):
+                e = self.z[bad].detach().real.tolist()
+                raise NEGFInputError(f"the device matrix E S - H - Sigma is singular (or H holds NaN) at E = {e[:5]} "
+                                     f"eV and at E +- {POLE_SHIFTS_EV} eV")
+            z_new, combine = _shift_off_poles(self.z, bad, POLE_SHIFTS_EV[self._level])
+            sub = Solution(self.device, z_new, False, self.method, self.dtype, level=self._level + 1)
+            total = combine if sub._combine is None else combine @ sub._combine
+            sub._combine = total if self._combine is None else self._combine @ total
+            sub.scalar = self.scalar
+            self._fallback = sub
+            return sub._observable(name, per_orbital)
+        if isinstance(x, tuple):
+            return tuple(self._out(p, per_orbital) for p in x)
+        return self._out(x, per_orbital)
 
     def _orbital_density(self, blocks_diag, blocks_up, blocks_down) -> torch.Tensor:
         """``Re[(A S)_oo] / 2 pi`` per orbital from blocks of a spectral-like matrix A."""
@@ -150,6 +191,9 @@ class Solution:
 
     def ldos(self) -> torch.Tensor:
         """Local density of states per orbital (states/eV/spin), ``(..., nE, n_orbitals)``."""
+        return self._observable("_ldos_raw", per_orbital=True)
+
+    def _ldos_raw(self) -> torch.Tensor:
         gd = self.g_diagonal
         a_diag = [1j * (g - g.mH) for g in gd]
         a_up = a_down = None
@@ -157,7 +201,7 @@ class Solution:
             g_up, g_down = self.g_off_diagonal
             a_up = [1j * (u - d.mH) for u, d in zip(g_up, g_down)]  # A_{i,i+1}
             a_down = [1j * (d - u.mH) for u, d in zip(g_up, g_down)]  # A_{i+1,i}
-        return self._out(self._orbital_density(a_diag, a_up, a_down), per_orbital=True)
+        return self._orbital_density(a_diag, a_up, a_down)
 
     def dos(self) -> torch.Tensor:
         """Total density of states (states/eV/spin), ``(..., nE)``."""
@@ -168,6 +212,9 @@ class Solution:
 
         Each ``(..., nE, n_orbitals)``; they add up to :meth:`ldos`.
         """
+        return self._observable("_spectral_functions_raw", per_orbital=True)
+
+    def _spectral_functions_raw(self) -> tuple[torch.Tensor, torch.Tensor]:
         out = []
         for col, gamma in ((self.g_first_column, self.gamma_left), (self.g_last_column, self.gamma_right)):
             a_diag = [c @ gamma @ c.mH for c in col]
@@ -175,7 +222,7 @@ class Solution:
             if self.s_diag is not None:
                 a_up = [col[i] @ gamma @ col[i + 1].mH for i in range(len(col) - 1)]
                 a_down = [col[i + 1] @ gamma @ col[i].mH for i in range(len(col) - 1)]
-            out.append(self._out(self._orbital_density(a_diag, a_up, a_down), per_orbital=True))
+            out.append(self._orbital_density(a_diag, a_up, a_down))
         return out[0], out[1]
 
 

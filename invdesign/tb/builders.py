@@ -61,33 +61,56 @@ def ribbon_junction(
     cells_right: int,
     acc_nm: float = ACC_NM,
     species: str = "C",
+    row_offset: int | None = None,
 ) -> tuple[Structure, Structure, Structure]:
     """Armchair ribbon junction ``(device, left lead cell, right lead cell)``, e.g. 7-4 or 5-2.
 
-    The narrower ribbon is centred on the wider one (to the nearest dimer line). An odd row offset is
-    compensated by a half-period shift along x, so the honeycomb lattice stays in registry across the
-    interface. Leads: pristine ribbons of each width (lattice vectors point away from the device).
+    The narrower ribbon's first dimer line sits on line ``row_offset`` of the wider one (default: the
+    even offset nearest to centring it, which keeps both ribbons' unit cells aligned, so the device is
+    ``cells_left`` whole cells of one and ``cells_right`` of the other). An odd offset shifts the
+    narrow ribbon by half a period; its cell next to the interface is then completed from the
+    honeycomb lattice (atoms that would duplicate the wide ribbon's are dropped). Leads: pristine
+    ribbons of each width (lattice vectors point away from the device).
     """
     from invdesign.tb.transport import wire  # local: transport imports the engine
 
     if cells_left < 1 or cells_right < 1:
         raise ValueError("cells_left and cells_right must be >= 1")
     wide, narrow = max(width_left, width_right), min(width_left, width_right)
-    rows = (wide - narrow) // 2 if wide != narrow else 0
-    dy = rows * math.sqrt(3) / 2 * acc_nm
-    dx = 1.5 * acc_nm if rows % 2 else 0.0
+    if row_offset is None:
+        half = (wide - narrow) / 2
+        row_offset = min((r for r in range(wide - narrow + 1) if r % 2 == 0), key=lambda r: (abs(r - half), r))
+    if not 0 <= row_offset <= wide - narrow:
+        raise ValueError(f"row_offset must be in [0, {wide - narrow}] for widths {width_left}-{width_right}")
     period = 3 * acc_nm
+    odd = row_offset % 2 == 1
+    shift = torch.tensor([1.5 * acc_nm if odd else 0.0, row_offset * math.sqrt(3) / 2 * acc_nm, 0.0],
+                         dtype=torch.float64)
     left = armchair_ribbon(width_left, acc_nm, species)
     right = armchair_ribbon(width_right, acc_nm, species)
-    if width_left < width_right:
-        left = left.translated([dx, dy, 0.0])
+    narrow_is_right = width_left >= width_right
+    if narrow_is_right:
+        right = right.translated(shift)
     else:
-        right = right.translated([dx, dy, 0.0])
+        left = left.translated(shift - torch.tensor([3 * acc_nm if odd else 0.0, 0, 0], dtype=torch.float64))
     dev_l, lead_l, _ = wire(left, cells_left)
-    shift = torch.tensor([cells_left * period, 0.0, 0.0], dtype=torch.float64)
-    dev_r, _, lead_r = wire(right.translated(shift), cells_right)
-    device = concatenate(dev_l, dev_r)
-    return device, lead_l, lead_r
+    x0 = torch.tensor([cells_left * period, 0.0, 0.0], dtype=torch.float64)
+    dev_r, _, lead_r = wire(right.translated(x0), cells_right)
+    if odd:  # complete the interface cell of the half-period-shifted narrow ribbon
+        if narrow_is_right:
+            extra = right.translated(x0 - torch.tensor([period, 0, 0], dtype=torch.float64))
+            dev_r = concatenate(_without(extra, dev_l), dev_r)
+        else:
+            extra = left.translated(torch.tensor([cells_left * period, 0, 0], dtype=torch.float64))
+            dev_l = concatenate(dev_l, _without(extra, dev_r))
+    return concatenate(dev_l, dev_r), lead_l, lead_r
+
+
+def _without(part: Structure, other: Structure, tol_nm: float = 1e-6) -> Structure:
+    """Atoms of ``part`` that do not sit on an atom of ``other``."""
+    d = torch.cdist(part.positions, other.positions)
+    keep = (d > tol_nm).all(dim=1)
+    return Structure(part.positions[keep], tuple(s for s, k in zip(part.species, keep.tolist()) if k))
 
 
 def graphene_sheet(acc_nm: float = ACC_NM, species: str = "C") -> Structure:

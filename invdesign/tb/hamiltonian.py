@@ -135,9 +135,12 @@ def _scatter_blocks(target, blocks, row0, col0, na, nb, spin):
 
 
 def _add_onsite(model, a, b, pb, H, S, off_a, off_b, dtype):
+    """On-site energies (+ spin-orbit) and unit overlap for atoms of a and b at the same place."""
     pa, pbn = a.positions.detach().cpu().numpy(), pb.detach().cpu().numpy()
     tree = cKDTree(pbn)
     spin = 2 if model.spinful else 1
+    cache: dict[str, torch.Tensor] = {}
+    rows, cols, vals = [], [], []
     for i, p in enumerate(pa):
         js = tree.query_ball_point(p, SAME_SITE_NM)
         if not js:
@@ -145,25 +148,34 @@ def _add_onsite(model, a, b, pb, H, S, off_a, off_b, dtype):
         j = js[0]
         if a.species[i] != b.species[j]:
             raise ValueError(f"two atoms of different species ({a.species[i]}, {b.species[j]}) at {p.tolist()} nm")
-        sp = model.species[a.species[i]]
-        e = torch.stack([torch.as_tensor(sp.onsite_energy(o), dtype=torch.float64) for o in sp.orbitals])
-        diag = torch.diag_embed(e.repeat(spin)).to(dtype)
-        if model.spinful and torch.as_tensor(sp.spin_orbit).detach().abs() > 0:
-            p_idx = [sp.orbitals.index(o) for o in ("px", "py", "pz")]
-            n = len(sp.orbitals)
-            idx = torch.as_tensor(p_idx + [n + q for q in p_idx])
-            diag = diag.index_put((idx[:, None], idx[None, :]), spin_orbit_p(sp.spin_orbit), accumulate=True)
-        ra, cb = slice(off_a[i], off_a[i + 1]), slice(off_b[j], off_b[j + 1])
-        H = _add_block(H, diag, ra, cb)
-        if S is not None:
-            S = _add_block(S, torch.eye(diag.shape[0], dtype=dtype), ra, cb)
+        name = a.species[i]
+        if name not in cache:
+            cache[name] = _onsite_block(model.species[name], spin, dtype)
+        n = cache[name].shape[0]
+        r = torch.arange(off_a[i], off_a[i] + n)
+        c = torch.arange(off_b[j], off_b[j] + n)
+        rows.append(r[:, None].expand(n, n).reshape(-1))
+        cols.append(c[None, :].expand(n, n).reshape(-1))
+        vals.append(name)
+    if not rows:
+        return H, S
+    R, C = torch.cat(rows), torch.cat(cols)
+    H = H.index_put((R, C), torch.cat([cache[v].reshape(-1) for v in vals]), accumulate=True)
+    if S is not None:
+        eye = {k: torch.eye(m.shape[0], dtype=dtype).reshape(-1) for k, m in cache.items()}
+        S = S.index_put((R, C), torch.cat([eye[v] for v in vals]), accumulate=True)
     return H, S
 
 
-def _add_block(M: torch.Tensor, block: torch.Tensor, rows: slice, cols: slice) -> torch.Tensor:
-    r = torch.arange(rows.start, rows.stop)[:, None]
-    c = torch.arange(cols.start, cols.stop)[None, :]
-    return M.index_put((r, c), block, accumulate=True)
+def _onsite_block(sp, spin: int, dtype) -> torch.Tensor:
+    e = torch.stack([torch.as_tensor(sp.onsite_energy(o), dtype=torch.float64) for o in sp.orbitals])
+    block = torch.diag_embed(e.repeat(spin)).to(dtype)
+    if spin == 2 and torch.as_tensor(sp.spin_orbit).detach().abs() > 0:
+        p_idx = [sp.orbitals.index(o) for o in ("px", "py", "pz")]
+        n = len(sp.orbitals)
+        idx = torch.as_tensor(p_idx + [n + q for q in p_idx])
+        block = block.index_put((idx[:, None], idx[None, :]), spin_orbit_p(sp.spin_orbit), accumulate=True)
+    return block
 
 
 def add_potential(H: torch.Tensor, S: torch.Tensor | None, potential_ev: torch.Tensor, model: TBModel,
