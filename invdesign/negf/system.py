@@ -249,6 +249,7 @@ class Device:
         right_orbitals: Sequence[int],
         overlap=None,
         hermitian_atol: float = HERMITIAN_ATOL,
+        pattern=None,
     ) -> "Device":
         """Build a Device from a full (dense or scipy.sparse) Hamiltonian, finding the slicing itself.
 
@@ -257,6 +258,8 @@ class Device:
         breadth-first layers of the coupling graph from the left orbitals; layers from the first one
         holding a right orbital onwards are merged, so the right lead touches only the last slice.
         Per-orbital outputs (``ldos``) come back in the input order via ``orbital_order``.
+        ``pattern`` (optional bool (n, n)) marks entries that are structurally coupled even where H
+        and S are currently zero (e.g. a hopping being fitted from 0), so they stay inside the slicing.
         """
         H = as_matrix(h, "Device.from_matrix h")
         check_square(H, "Device.from_matrix h")
@@ -267,10 +270,15 @@ class Device:
             check_square(S, "Device.from_matrix overlap", n)
             check_hermitian(S, "Device.from_matrix overlap", hermitian_atol)
         lo, ro = _orbital_list(left_orbitals, n, "left_orbitals"), _orbital_list(right_orbitals, n, "right_orbitals")
-        pattern = H.detach().abs().reshape(-1, n, n).amax(0) > 0
+        pattern_ = H.detach().abs().reshape(-1, n, n).amax(0) > 0
         if S is not None:
-            pattern |= S.detach().abs().reshape(-1, n, n).amax(0) > 0
-        slices = _bfs_slices(pattern.cpu().numpy(), lo, ro)
+            pattern_ |= S.detach().abs().reshape(-1, n, n).amax(0) > 0
+        if pattern is not None:
+            extra = torch.as_tensor(np.asarray(pattern), dtype=torch.bool, device=pattern_.device)
+            if extra.shape != (n, n):
+                raise NEGFInputError(f"Device.from_matrix pattern must have shape ({n}, {n}); got {tuple(extra.shape)}")
+            pattern_ |= extra | extra.T
+        slices = _bfs_slices(pattern_.cpu().numpy(), lo, ro)
         # Leads touch listed orbitals; scatter their coupling columns into the edge-slice positions.
         left = _expand_lead(left, slices[0], lo, "left lead")
         right = _expand_lead(right, slices[-1], ro, "right lead")

@@ -175,8 +175,10 @@ def band_extremum(bloch: BlochHamiltonian, band: int, k_start: torch.Tensor, k_e
     """Position (1/nm) and energy (eV) of the extremum of ``band`` on the segment k_start -> k_end.
 
     A coarse scan brackets the extremum, golden-section search refines it to ``tol`` in the segment
-    parameter. The energy at the found k is differentiable w.r.t. the model (the position is not,
-    which is exact to first order at an extremum).
+    parameter. Both outputs are differentiable w.r.t. the model: an interior extremum's position moves
+    with the parameters by the implicit function theorem (``dt/dp = -(d2E/dt dp) / (d2E/dt2)``), applied
+    as one Newton correction with stencil derivatives whose value is ~0 at the optimum. An extremum at
+    an end of the segment stays there.
     """
     a, b = torch.as_tensor(k_start, dtype=torch.float64), torch.as_tensor(k_end, dtype=torch.float64)
     sign = 1.0 if minimum else -1.0
@@ -205,5 +207,28 @@ def band_extremum(bloch: BlochHamiltonian, band: int, k_start: torch.Tensor, k_e
     t = 0.5 * (lo + hi)
     candidates = [(f(0.0), 0.0), (f(1.0), 1.0), (f(t), t)]
     t = min(candidates)[1]
-    k = a + t * (b - a)
+    h = 1e-3  # in the segment parameter; fourth-order stencils
+
+    def derivatives(t0):
+        e = bloch.energies(a[None] + (t0 + h * torch.tensor([-2.0, -1, 0, 1, 2], dtype=torch.float64))[:, None]
+                           * (b - a)[None])[:, band]
+        return ((e[0] - 8 * e[1] + 8 * e[3] - e[4]) / (12 * h),
+                (-e[0] + 16 * e[1] - 30 * e[2] + 16 * e[3] - e[4]) / (12 * h * h))
+
+    if 0.0 < t < 1.0:
+        # comparisons of E resolve t only to ~sqrt(eps); Newton on dE/dt = 0 reaches ~eps / E''
+        with torch.no_grad():
+            for _ in range(3):
+                d1, d2 = derivatives(t)
+                if sign * float(d2) <= 0:
+                    break
+                t_new = t - float(d1) / float(d2)
+                if not lo - 1e-6 <= t_new <= hi + 1e-6 or f(t_new) > f(t):
+                    break  # not a smooth extremum (e.g. a band crossing): keep the bracketed one
+                t = t_new
+    t_diff = torch.tensor(t, dtype=torch.float64)
+    if 0.0 < t < 1.0 and torch.is_grad_enabled():
+        d1, d2 = derivatives(t)
+        t_diff = t_diff - (d1 - d1.detach()) / d2.detach()  # value t, derivative -dE'/dp / E''
+    k = a + t_diff * (b - a)
     return k, bloch.energies(k[None])[0, band]

@@ -69,8 +69,9 @@ def ribbon_junction(
     even offset nearest to centring it, which keeps both ribbons' unit cells aligned, so the device is
     ``cells_left`` whole cells of one and ``cells_right`` of the other). An odd offset shifts the
     narrow ribbon by half a period; its cell next to the interface is then completed from the
-    honeycomb lattice (atoms that would duplicate the wide ribbon's are dropped). Leads: pristine
-    ribbons of each width (lattice vectors point away from the device).
+    honeycomb lattice (atoms that would duplicate the wide ribbon's are dropped). Carbon atoms left with
+    a single bond at the interface (unmatched dimer lines of the wide ribbon) are removed. Leads:
+    pristine ribbons of each width (lattice vectors point away from the device).
     """
     from invdesign.tb.transport import wire  # local: transport imports the engine
 
@@ -103,7 +104,24 @@ def ribbon_junction(
         else:
             extra = left.translated(torch.tensor([cells_left * period, 0, 0], dtype=torch.float64))
             dev_l = concatenate(dev_l, _without(extra, dev_r))
-    return concatenate(dev_l, dev_r), lead_l, lead_r
+    device = _prune_dangling(concatenate(dev_l, dev_r), (lead_l, lead_r), 1.1 * acc_nm)
+    return device, lead_l, lead_r
+
+
+def _prune_dangling(device: Structure, leads, bond_nm: float) -> Structure:
+    """Drop device atoms with fewer than two neighbours (repeatedly): the singly bonded carbons a wide
+    ribbon's unmatched dimer lines leave at a junction interface."""
+    fixed = torch.cat([c.positions for c in leads])
+    pos, species = device.positions, list(device.species)
+    while True:
+        d_dev = torch.cdist(pos, pos)
+        d_fix = torch.cdist(pos, fixed)
+        degree = ((d_dev < bond_nm).sum(1) - 1) + (d_fix < bond_nm).sum(1)
+        keep = degree >= 2
+        if bool(keep.all()):
+            return Structure(pos, tuple(species))
+        pos = pos[keep]
+        species = [s for s, k in zip(species, keep.tolist()) if k]
 
 
 def _without(part: Structure, other: Structure, tol_nm: float = 1e-6) -> Structure:

@@ -1,7 +1,7 @@
 """Hamiltonian and overlap blocks between two sets of atoms, from a ``TBModel``.
 
-Orbital layout: atoms in structure order; on each atom its species' orbitals in the order of
-``slater_koster.ORBITALS``; with spin (a model with spin-orbit) each atom holds all its orbitals for
+Orbital layout: atoms in structure order; on each atom its species' orbitals in the order the
+``Species`` lists them; with spin (a model with spin-orbit) each atom holds all its orbitals for
 spin up, then all for spin down.
 
 Magnetic field ``B`` along +z (tesla) enters by Peierls substitution in the Landau gauge
@@ -22,7 +22,7 @@ from invdesign.tb.model import TBModel
 from invdesign.tb.slater_koster import sk_block, spin_orbit_p
 from invdesign.tb.structure import Structure
 
-E_OVER_HBAR_PER_T_NM2 = 1.602176634e-19 / 1.054571817e-34 * 1e-18  # e/hbar in 1/(T nm^2)
+E_OVER_HBAR_PER_T_NM2 = 2 * math.pi * 1.602176634e-19 / 6.62607015e-34 * 1e-18  # e/hbar, 1/(T nm^2), exact SI
 SAME_SITE_NM = 1e-6  # atoms closer than this are the same site
 
 
@@ -78,20 +78,9 @@ def coupling_blocks(
     H = torch.zeros(off_a[-1], off_b[-1], dtype=dtype)
     S = torch.zeros(off_a[-1], off_b[-1], dtype=dtype) if model.has_overlap else None
     spin = 2 if model.spinful else 1
-    rows, cols = find_pairs(a.positions.detach().cpu().numpy(), pb.detach().cpu().numpy(), model.cutoff_nm)
-    groups: dict[tuple[str, str, int], list[int]] = {}
+    rows, cols, groups = _shell_groups(model, a, b, pb)
     vec = (pb[cols] - a.positions[rows]) if len(rows) else None
     dist = torch.linalg.vector_norm(vec, dim=-1) if len(rows) else None
-    dist_np = dist.detach().cpu().numpy() if len(rows) else None
-    for n, (i, j) in enumerate(zip(rows, cols)):
-        sa, sb = a.species[i], b.species[j]
-        pair = model.shells(sa, sb)
-        if pair is None:
-            continue
-        for k, sh in enumerate(pair[0]):
-            if abs(dist_np[n] - sh.distance_nm) <= model.shell_tolerance * sh.distance_nm:
-                groups.setdefault((sa, sb, k), []).append(n)
-                break
     for (sa, sb, k), members in groups.items():
         idx = torch.as_tensor(members)
         sh_ab, sh_ba = model.shells(sa, sb)
@@ -123,6 +112,46 @@ def coupling_blocks(
     if onsite:
         H, S = _add_onsite(model, a, b, pb, H, S, off_a, off_b, dtype)
     return H, S
+
+
+def _shell_groups(model: TBModel, a: Structure, b: Structure, pb: torch.Tensor):
+    """Atom pairs (rows in a, cols in b) within the cutoff and their (species a, species b, shell) groups."""
+    rows, cols = find_pairs(a.positions.detach().cpu().numpy(), pb.detach().cpu().numpy(), model.cutoff_nm)
+    groups: dict[tuple[str, str, int], list[int]] = {}
+    if len(rows) == 0:
+        return rows, cols, groups
+    dist = np.linalg.norm(pb.detach().cpu().numpy()[cols] - a.positions.detach().cpu().numpy()[rows], axis=-1)
+    for n, (i, j) in enumerate(zip(rows, cols)):
+        sa, sb = a.species[i], b.species[j]
+        pair = model.shells(sa, sb)
+        if pair is None:
+            continue
+        for k, sh in enumerate(pair[0]):
+            if abs(dist[n] - sh.distance_nm) <= model.shell_tolerance * sh.distance_nm:
+                groups.setdefault((sa, sb, k), []).append(n)
+                break
+    return rows, cols, groups
+
+
+def bond_mask(model: TBModel, a: Structure, b: Structure, shift: torch.Tensor | None = None,
+              onsite: bool = False) -> torch.Tensor:
+    """Structural non-zero pattern of ``coupling_blocks`` (bool, (n_orb_a, n_orb_b)).
+
+    True for every orbital pair of two atoms in a neighbour shell, whatever the integrals' current
+    values (so an integral that happens to be 0 keeps its place in the slicing and gets a gradient).
+    """
+    off_a, off_b = orbital_offsets(model, a.species), orbital_offsets(model, b.species)
+    pb = b.positions if shift is None else b.positions + shift
+    mask = torch.zeros(off_a[-1], off_b[-1], dtype=torch.bool)
+    rows, cols, groups = _shell_groups(model, a, b, pb)
+    pairs = [(rows[n], cols[n]) for members in groups.values() for n in members]
+    if onsite:
+        tree = cKDTree(pb.detach().cpu().numpy())
+        for i, p in enumerate(a.positions.detach().cpu().numpy()):
+            pairs += [(i, j) for j in tree.query_ball_point(p, SAME_SITE_NM)]
+    for i, j in pairs:
+        mask[off_a[i]:off_a[i + 1], off_b[j]:off_b[j + 1]] = True
+    return mask
 
 
 def _scatter_blocks(target, blocks, row0, col0, na, nb, spin):

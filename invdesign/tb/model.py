@@ -60,6 +60,11 @@ def _type_key(orbital: str) -> str:
     return "s*" if t == "S" else t
 
 
+def _differ(x: Number, y: Number) -> bool:
+    return abs(float(torch.as_tensor(x).detach()) - float(torch.as_tensor(y).detach())) > 1e-12 * (
+        1 + abs(float(torch.as_tensor(x).detach())))
+
+
 def _nonzero(x: Number) -> bool:
     return bool(torch.as_tensor(x).detach().abs().max() > 0) if isinstance(x, torch.Tensor) else x != 0
 
@@ -111,8 +116,21 @@ class TBModel:
             bonds[tuple(pair)] = tuple(sorted(shells, key=lambda s: s.distance_nm))
         for (a, b), shells in bonds.items():
             rev = bonds.get((b, a))
-            if rev is not None and [s.distance_nm for s in rev] != [s.distance_nm for s in shells]:
+            if rev is None or a == b:
+                continue
+            if [s.distance_nm for s in rev] != [s.distance_nm for s in shells]:
                 raise ValueError(f"bonds {(a, b)} and {(b, a)} must list the same shell distances")
+            for k, (sh, sr) in enumerate(zip(shells, rev)):
+                for kind in ("integrals", "overlap"):
+                    fwd, back = getattr(sh, kind) or {}, getattr(sr, kind) or {}
+                    for key, v in fwd.items():
+                        types, bond = key.split("_")
+                        twin = back.get(f"{types[1]}{types[0]}_{bond}")
+                        if twin is not None and _differ(v, twin):
+                            raise ValueError(
+                                f"bonds {(a, b)} shell {k} {kind} {key!r} = {float(v)} and {(b, a)} "
+                                f"{types[1]}{types[0]}_{bond!r} = {float(twin)} are the same integral with "
+                                "different values")
         object.__setattr__(self, "bonds", bonds)
         if self.isotropic:
             if any(sp.orbitals != ("pz",) for sp in self.species.values()):
@@ -159,8 +177,8 @@ class TBModel:
         for name, sp in self.species.items():
             for k, v in sp.onsite.items():
                 out[f"onsite/{name}/{k}"] = v
-            if _nonzero(sp.spin_orbit):
-                out[f"spin_orbit/{name}"] = sp.spin_orbit
+            if {"px", "py", "pz"} <= set(sp.orbitals):
+                out[f"spin_orbit/{name}"] = sp.spin_orbit  # a zero value switches spin on when replaced
         for (a, b), shells in self.bonds.items():
             for i, sh in enumerate(shells):
                 for k, v in sh.integrals.items():
@@ -192,7 +210,11 @@ class TBModel:
         return dataclasses.replace(self, species=species, bonds=bonds)
 
     def with_species(self, name: str, species: Species, bonds: Mapping[tuple[str, str], tuple[Shell, ...]]) -> "TBModel":
-        """A copy with one more species (e.g. a dopant) and its bonds to existing species."""
+        """A copy with one more species (e.g. a dopant) and its bonds to existing species.
+
+        Pairs without a ``bonds`` entry do not interact: give ``(name, name)`` too if dopants can be
+        neighbours of each other.
+        """
         if name in self.species:
             raise ValueError(f"species {name!r} already exists")
         return dataclasses.replace(self, species={**self.species, name: species}, bonds={**self.bonds, **bonds})

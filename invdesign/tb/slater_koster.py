@@ -136,13 +136,11 @@ def _rows(orbs: tuple[str, ...], t: str) -> tuple[list[int], list[int]]:
 
 
 def _lookup(ta: str, tb: str, bond: str, v_ab: Mapping, v_ba: Mapping):
-    """Integral for type ta on A and tb on B, in the canonical orientation used by ``_type_block``."""
-    key = f"{ta}{tb}_{bond}"
-    if _TYPE_RANK[ta] <= _TYPE_RANK[tb]:
-        return v_ab.get(key)
-    if key in v_ab:
-        return v_ab[key]
-    return v_ba.get(f"{tb}{ta}_{bond}")
+    """Integral for type ta on A and tb on B (either table may hold it: ``"<ta><tb>"`` in the (A, B)
+    table is ``"<tb><ta>"`` in the (B, A) one)."""
+    key, swapped = f"{ta}{tb}_{bond}", f"{tb}{ta}_{bond}"
+    x = v_ab.get(key)
+    return v_ba.get(swapped) if x is None else x
 
 
 def sk_block(
@@ -220,4 +218,5 @@ def spin_orbit_p(lam: torch.Tensor | float, dtype=torch.complex128) -> torch.Ten
     sy = torch.tensor([[0, -1j], [1j, 0]], dtype=dtype)
     sz = torch.tensor([[1, 0], [0, -1]], dtype=dtype)
     h = sum(torch.kron(s, L[k]) for k, s in enumerate((sx, sy, sz)))
-    return torch.as_tensor(lam).to(dtype) * h
+    lam = lam if isinstance(lam, torch.Tensor) else torch.tensor(lam, dtype=torch.float64)  # not float32
+    return lam.to(dtype) * h

@@ -16,6 +16,7 @@ import torch
 from invdesign.negf import Device, Lead
 from invdesign.tb.hamiltonian import (
     add_potential,
+    bond_mask,
     coupling_blocks,
     find_pairs,
     orbital_offsets,
@@ -89,10 +90,7 @@ def two_terminal(
         cell, blocks = lead_blocks(model, cell, magnetic_field_t)
         _check_touches_cell0_only(model, device, cell, name)
         c, sc = coupling_blocks(model, cell, device, magnetic_field_t=magnetic_field_t)
-        nz = (c.detach().abs().amax(0) > 0)
-        if sc is not None:
-            nz |= sc.detach().abs().amax(0) > 0
-        cols = torch.nonzero(nz).flatten()
+        cols = torch.nonzero(bond_mask(model, cell, device).any(0)).flatten()  # structural, not value-based
         if len(cols) == 0:
             raise ValueError(f"the {name} lead does not couple to the device: no atom of its cell 0 is within "
                              f"{model.cutoff_nm:.4g} nm of a device atom")
@@ -100,12 +98,22 @@ def two_terminal(
                           None if sc is None else sc[:, cols]))
         cells.append(cell)
         touched.append(cols.tolist())
-    dev = Device.from_matrix(H, leads[0], leads[1], touched[0], touched[1], overlap=S)
+    _check_leads_apart(model, cells[0], cells[1])
+    dev = Device.from_matrix(H, leads[0], leads[1], touched[0], touched[1], overlap=S,
+                             pattern=bond_mask(model, device, device, onsite=True))
     offsets = orbital_offsets(model, device.species)
     atom_of_orbital = np.repeat(np.arange(len(device)), np.diff(offsets))
     order = dev.orbital_order if dev.orbital_order is not None else np.arange(offsets[-1])
     atoms = atom_of_orbital[order]
     return TransportSystem(dev, device, cells[0], cells[1], device.positions[torch.as_tensor(atoms)], atoms)
+
+
+def _check_leads_apart(model: TBModel, left: Structure, right: Structure) -> None:
+    rows, _ = find_pairs(left.positions.detach().cpu().numpy(), right.positions.detach().cpu().numpy(),
+                         model.cutoff_nm)
+    if len(rows):
+        raise ValueError(f"the left and right leads interact directly (atoms within the cutoff {model.cutoff_nm:.4g} nm): "
+                         "the device region must be longer than the interaction range")
 
 
 def _check_touches_cell0_only(model: TBModel, device: Structure, cell: Structure, name: str) -> None:
