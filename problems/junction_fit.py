@@ -1,0 +1,192 @@
+"""AD-NEGF application 2: fit every Hamiltonian element of a 5-2 junction to the T(E) of a 7-4 junction.
+
+Setup (arXiv 2202.05098, section 4): graphene nano-junctions, nearest-neighbour pz (t = -2.7 eV). The
+*target* is T(E) of a 7-4 armchair junction on ``N_ENERGIES`` energies in ``(-5, 5)`` eV. The *model*
+is a 5-2 junction whose Hamiltonian is free: every element of every device block (one block per unit
+cell, symmetric), of every inter-cell coupling, and of both leads (``h00`` symmetric, ``h01``, and the
+lead-device coupling), started from the physical 5-2 values. About ``10^4`` real parameters with the
+default lengths. Loss: mean squared error of T on a minibatch of ``BATCH`` energies (minibatch Adam in
+the paper: batches of 64, learning rate 1e-3).
+
+The minibatch is drawn from a generator seeded by a hash of the evaluated point, so the problem keeps
+no state: the same point always sees the same energies, and a resumed campaign replays exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import final
+
+import torch
+
+from invdesign.negf import Device, Lead, solve
+from invdesign.objectives import Objective
+from invdesign.params import DTYPE, Block, ParameterSpace
+from invdesign.problem import Problem
+from invdesign.tb import ribbon_junction, tables, two_terminal
+from invdesign.tb.hamiltonian import coupling_blocks
+from invdesign.tb.structure import Structure
+from invdesign.tb.transport import lead_blocks
+from problems import PROBLEMS
+
+N_ENERGIES = 2000
+E_MIN_EV, E_MAX_EV = -5.0, 5.0
+BATCH = 64
+TARGET = (7, 4)
+MODEL = (5, 2)
+CELLS = (60, 30)  # unit cells of the wide and of the narrow ribbon: ~10^4 parameters for 5-2
+ETA_EV = 0.0
+
+
+def junction_transmission(widths: tuple[int, int], cells: tuple[int, int], energies: torch.Tensor) -> torch.Tensor:
+    """T(E) of an armchair junction, nearest-neighbour pz, t = -2.7 eV."""
+    model = tables.graphene_pz("NN_generic")
+    system = two_terminal(model, *ribbon_junction(widths[0], widths[1], cells[0], cells[1]))
+    return solve(system.device, energies).transmission()
+
+
+class _Layout:
+    """The free matrices of a cell-sliced junction and their offsets in one flat parameter vector."""
+
+    def __init__(self, shapes: list[tuple[str, tuple[int, int], bool]]):
+        self.entries = []  # (name, shape, symmetric, start, count)
+        start = 0
+        for name, shape, symmetric in shapes:
+            count = shape[0] * (shape[0] + 1) // 2 if symmetric else shape[0] * shape[1]
+            self.entries.append((name, shape, symmetric, start, count))
+            start += count
+        self.size = start
+
+    def pack(self, mats: dict[str, torch.Tensor]) -> torch.Tensor:
+        parts = []
+        for name, shape, symmetric, _, _ in self.entries:
+            m = mats[name]
+            parts.append(m[tuple(torch.triu_indices(*shape))] if symmetric else m.reshape(-1))
+        return torch.cat(parts)
+
+    def unpack(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = {}
+        for name, shape, symmetric, start, count in self.entries:
+            v = x[start:start + count]
+            if symmetric:
+                iu = torch.triu_indices(*shape)
+                upper = torch.zeros(shape, dtype=x.dtype).index_put((iu[0], iu[1]), v)
+                out[name] = upper + upper.T - torch.diag(upper.diagonal())
+            else:
+                out[name] = v.reshape(shape)
+        return out
+
+
+def _cell_slices(widths: tuple[int, int], cells: tuple[int, int]) -> list[slice]:
+    sizes = [2 * widths[0]] * cells[0] + [2 * widths[1]] * cells[1]
+    bounds = torch.cumsum(torch.tensor([0] + sizes), 0).tolist()
+    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def physical_matrices(widths: tuple[int, int], cells: tuple[int, int]) -> tuple[dict[str, torch.Tensor], list]:
+    """Blocks, couplings and lead matrices of the physical junction, one slice per unit cell."""
+    model = tables.graphene_pz("NN_generic")
+    device, left, right = ribbon_junction(widths[0], widths[1], cells[0], cells[1])
+    H, _ = coupling_blocks(model, device, device, onsite=True)
+    sl = _cell_slices(widths, cells)
+    mats, shapes = {}, []
+    for i, s in enumerate(sl):
+        mats[f"block{i}"] = H[s, s]
+        shapes.append((f"block{i}", tuple(H[s, s].shape), True))
+        if i + 1 < len(sl):
+            mats[f"coupling{i}"] = H[s, sl[i + 1]]
+            shapes.append((f"coupling{i}", tuple(H[s, sl[i + 1]].shape), False))
+    for side, cell, edge in (("left", left, sl[0]), ("right", right, sl[-1])):
+        lead_cell, blocks = lead_blocks(model, cell)
+        edge_atoms = Structure(device.positions[edge], device.species[edge])
+        c, _ = coupling_blocks(model, lead_cell, edge_atoms)
+        for key, m, sym in (("h00", blocks["h00"], True), ("h01", blocks["h01"], False), ("coupling", c, False)):
+            mats[f"{side}_{key}"] = m
+            shapes.append((f"{side}_{key}", tuple(m.shape), sym))
+    return mats, shapes
+
+
+@final
+class MinibatchMSE(Objective):
+    """Mean squared error of T on the minibatch the response carries."""
+
+    def __call__(self, response, params):
+        return ((response["transmission"] - response["target"]) ** 2).mean()
+
+
+@final
+class JunctionFit(Problem):
+    """Fit all Hamiltonian elements of a 5-2 junction to the 7-4 junction's T(E)."""
+
+    name = "junction_fit"
+    description = "AD-NEGF app. 2: ~1e4 Hamiltonian elements of a 5-2 junction fitted to a 7-4 junction's T(E)"
+
+    def __init__(self, target: tuple[int, int] = TARGET, model: tuple[int, int] = MODEL,
+                 cells: tuple[int, int] = CELLS, n_energies: int = N_ENERGIES, batch: int = BATCH,
+                 e_min: float = E_MIN_EV, e_max: float = E_MAX_EV, eta: float = ETA_EV):
+        self.widths, self.cells, self.batch, self.eta = tuple(model), tuple(cells), int(batch), float(eta)
+        # energies strictly inside (e_min, e_max), off the grid's ends
+        self.energies = torch.linspace(e_min, e_max, n_energies + 2, dtype=DTYPE)[1:-1]
+        self.target = junction_transmission(tuple(target), tuple(cells), self.energies)
+        mats, shapes = physical_matrices(self.widths, self.cells)
+        self.layout = _Layout(shapes)
+        init = self.layout.pack(mats)
+        self.space = ParameterSpace([Block("h", (self.layout.size,), init=init)])
+        self.objective = MinibatchMSE()
+
+    def minibatch(self, x: torch.Tensor) -> torch.Tensor:
+        """Indices of the energies seen at point ``x`` (seeded by a hash of x)."""
+        digest = hashlib.sha256(x.detach().cpu().numpy().tobytes()).digest()
+        g = torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
+        return torch.randperm(len(self.energies), generator=g)[: self.batch]
+
+    def device(self, x: torch.Tensor) -> Device:
+        m = self.layout.unpack(x)
+        n = len(self.cells and _cell_slices(self.widths, self.cells))
+        left = Lead(m["left_h00"], m["left_h01"], m["left_coupling"])
+        right = Lead(m["right_h00"], m["right_h01"], m["right_coupling"])
+        return Device([m[f"block{i}"] for i in range(n)], [m[f"coupling{i}"] for i in range(n - 1)], left, right)
+
+    def simulate(self, params):
+        x = params["h"]
+        idx = self.minibatch(x) if self.batch < len(self.energies) else torch.arange(len(self.energies))
+        t = solve(self.device(x), self.energies[idx] + 1j * self.eta if self.eta else self.energies[idx]).transmission()
+        return {"transmission": t, "target": self.target[idx]}
+
+    def full_loss(self, z: torch.Tensor) -> float:
+        """MSE over all energies (for reports)."""
+        with torch.no_grad():
+            x = self.space.to_params(torch.as_tensor(z, dtype=DTYPE))["h"]
+            t = solve(self.device(x), self.energies).transmission()
+        return float(((t - self.target) ** 2).mean())
+
+
+    def plot_design(self, params: dict, out_dir) -> list:
+        """T(E): the 7-4 target, the 5-2 start and the fit, on the full energy grid."""
+        import pathlib
+
+        from matplotlib.figure import Figure
+
+        out = pathlib.Path(out_dir)
+        with torch.no_grad():
+            start = solve(self.device(self.space.to_params(self.initial_point())["h"]), self.energies).transmission()
+            fit = solve(self.device(params["h"]), self.energies).transmission()
+        ax = Figure(figsize=(8, 4)).add_subplot()
+        ax.plot(self.energies, self.target, color="0.5", lw=2, label="target: 7-4 junction")
+        ax.plot(self.energies, start, "C1", lw=1, label="start: 5-2 junction")
+        ax.plot(self.energies, fit, "C0", lw=1, label=f"fit ({self.dim} parameters)")
+        ax.set_xlabel("E (eV)")
+        ax.set_ylabel("transmission T(E)")
+        mse = float(((fit - self.target) ** 2).mean())
+        ax.set_title(f"junction fit: full-grid MSE {mse:.3f} (start {float(((start - self.target) ** 2).mean()):.3f})")
+        ax.legend()
+        ax.figure.savefig(out / "transmission.png", dpi=120, bbox_inches="tight")
+        return [out / "transmission.png"]
+
+
+def junction_fit(**settings) -> JunctionFit:
+    """AD-NEGF app. 2: ~1e4 Hamiltonian elements of a 5-2 junction fitted to a 7-4 junction's T(E)."""
+    return JunctionFit(**settings)
+
+
+PROBLEMS["paper/junction_fit"] = junction_fit
