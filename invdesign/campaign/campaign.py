@@ -1,0 +1,227 @@
+"""Run and resume whole campaigns: create the directory, hand units to an executor, summarise.
+
+    from invdesign.campaign import load_spec, run_campaign, resume_campaign
+    result = run_campaign(load_spec("problems/default.toml"), "results/default", workers=2)
+    result = resume_campaign("results/default")          # after a crash: same directory, same spec
+
+``run_campaign`` on an existing directory continues it if it holds the same spec (and refuses a
+different one). Units already completed are skipped; partial ones resume from their checkpoint;
+a unit leased by a live worker elsewhere (another campaign process on the same directory) is watched:
+done when its completion marker appears, resubmitted when its lease frees (expired or dead holder),
+and retried every ``busy_retry_s`` anyway.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import sys
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any, TextIO
+
+from invdesign.campaign.executors import make_executor
+from invdesign.campaign.lease import DEFAULT_TTL_S, holder_is_dead
+from invdesign.campaign.progress import Progress, format_duration
+from invdesign.campaign.runner import run_unit
+from invdesign.campaign.spec import CampaignSpec, SpecError, Unit, load_spec
+from invdesign.campaign.storage import (
+    CAMPAIGN_FILE,
+    FORMAT,
+    LEASE_FILE,
+    LOG_FILE,
+    RUNS_DIR,
+    SPEC_COPY,
+    StorageError,
+    atomic_write_json,
+    atomic_write_text,
+    load_campaign,
+    read_completed,
+    read_json,
+    run_dir,
+    sanitize,
+)
+from invdesign.campaign.summary import write_summary
+
+BUSY_RETRY_S = 5.0
+WAITING_CHECK_S = 0.25
+POLL_S = 0.05
+
+
+def _lease_dead(directory: Path, unit: Unit) -> bool:
+    try:
+        lease = read_json(run_dir(directory, unit.run_id) / LEASE_FILE)
+    except StorageError:
+        return True
+    return lease is None or holder_is_dead(lease)
+
+
+@dataclasses.dataclass
+class CampaignResult:
+    directory: Path
+    spec: CampaignSpec
+    rows: list[dict[str, Any]]
+    wall_time_s: float
+
+    @property
+    def complete(self) -> bool:
+        """Every run finished (completed or error)."""
+        return all(r["status"] in ("completed", "error") for r in self.rows)
+
+    @property
+    def errors(self) -> list[dict[str, Any]]:
+        return [r for r in self.rows if r["status"] == "error"]
+
+
+def _as_spec(spec: CampaignSpec | dict | str | os.PathLike) -> tuple[CampaignSpec, Path | None]:
+    if isinstance(spec, CampaignSpec):
+        return spec, None
+    if isinstance(spec, dict):
+        return CampaignSpec.from_dict(spec), None
+    return load_spec(spec), Path(spec)
+
+
+def prepare_directory(spec: CampaignSpec, out: str | os.PathLike, spec_path: Path | None = None) -> Path:
+    """Create (or check) the campaign directory for ``spec``; a different stored spec is an error."""
+    out = Path(out)
+    stored = {"format": FORMAT, "spec": spec.to_dict(), "units": [u.to_dict() for u in spec.units()]}
+    existing = out / CAMPAIGN_FILE
+    if existing.exists():
+        old = load_campaign(out)
+        if old.get("spec") != stored["spec"]:
+            raise SpecError([("", f"{out} already holds a different campaign ({old.get('spec', {}).get('name')!r}); "
+                                  f"choose another --out, or continue it with `invdesign resume {out}`")])
+        return out
+    if out.exists() and any(p.name != RUNS_DIR and not p.name.startswith(f".{CAMPAIGN_FILE}.tmp.")
+                            for p in out.iterdir()):
+        raise SpecError([("", f"{out} exists, is not empty and is not a campaign directory; choose another --out")])
+    out.mkdir(parents=True, exist_ok=True)
+    if spec_path is not None:
+        atomic_write_text(out / SPEC_COPY, Path(spec_path).read_text(encoding="utf-8"))
+    atomic_write_json(existing, stored)  # two processes starting the same campaign write the same file
+    (out / RUNS_DIR).mkdir(exist_ok=True)
+    return out
+
+
+def _logger(directory: Path) -> tuple[logging.Logger, logging.Handler]:
+    logger = logging.getLogger(f"invdesign.campaign.{directory.resolve()}")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    handler = logging.FileHandler(directory / LOG_FILE, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s [%(process)d] %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    return logger, handler
+
+
+def execute(directory: Path, spec: CampaignSpec, workers: int = 1, scheduler: Any = None,
+            lease_ttl_s: float = DEFAULT_TTL_S, retry_errors: bool = False, progress: bool | TextIO = True,
+            busy_retry_s: float = BUSY_RETRY_S) -> CampaignResult:
+    """Run every unfinished unit of the campaign in ``directory`` and write ``summary.csv``."""
+    start = time.perf_counter()
+    units = spec.units()
+    logger, handler = _logger(directory)
+    options = {"lease_ttl_s": float(lease_ttl_s), "retry_errors": bool(retry_errors)}
+    stream = sys.stderr if progress is True else (progress or None)
+    monitor = Progress(directory, units, logger, stream=stream)
+    executor = None
+    try:
+        executor = make_executor(workers, scheduler)
+        logger.info("campaign %r: %d runs (%d problems x %d optimizers x %d seeds) on %s", spec.name, len(units),
+                    len(spec.problems), len(spec.optimizers), len(spec.seeds), executor.describe())
+        todo = deque(units)
+        limit = 1 if executor.capacity <= 1 else 2 * executor.capacity  # inline: one at a time, results logged as they come
+        inflight: dict[Any, Unit] = {}
+        waiting: list[tuple[float, Unit]] = []
+        monitor.start()
+        last_check = 0.0
+        while todo or inflight or waiting:
+            now = time.monotonic()
+            if waiting and now - last_check >= WAITING_CHECK_S:
+                last_check = now
+                for item in list(waiting):
+                    done = read_completed(run_dir(directory, item[1].run_id))
+                    if done is not None and not (retry_errors and done.get("status") == "error"):
+                        waiting.remove(item)  # finished by the other worker
+                        monitor.run_finished({"run_id": item[1].run_id, **done, "skipped": True})
+                    elif item[0] <= now or _lease_dead(directory, item[1]):
+                        waiting.remove(item)
+                        todo.append(item[1])
+            while todo and len(inflight) < limit:
+                unit = todo.popleft()
+                inflight[executor.submit(run_unit, str(directory), unit.to_dict(), options)] = unit
+            finished = [f for f in inflight if f.done()]
+            if not finished:
+                time.sleep(POLL_S)
+                continue
+            for future in finished:
+                unit = inflight.pop(future)
+                try:
+                    result = future.result()
+                except Exception as err:  # infrastructure failure: the unit stays unfinished on disk
+                    logger.error("run %s: worker failed: %s: %s", unit.run_id, type(err).__name__, err)
+                    result = {"run_id": unit.run_id, "status": "worker-failed"}
+                    monitor.run_finished(result)
+                    continue
+                if result.get("status") == "busy":
+                    logger.info("run %s: leased by another live worker; waiting for it (retry in %.0f s)", unit.run_id, busy_retry_s)
+                    waiting.append((time.monotonic() + busy_retry_s, unit))
+                else:
+                    monitor.run_finished(result)
+        rows = write_summary(directory, units)
+    except BaseException:
+        if executor is not None:
+            executor.shutdown(cancel=True)
+            executor = None
+        monitor.stop()
+        write_summary(directory, units)
+        logger.removeHandler(handler)
+        handler.close()
+        raise
+    finally:
+        if executor is not None:
+            executor.shutdown()
+    monitor.stop()
+    wall = time.perf_counter() - start
+    counts = {s: sum(1 for r in rows if r["status"] == s) for s in ("completed", "error", "partial", "pending")}
+    logger.info("campaign %r finished in %s: %s", spec.name, format_duration(wall),
+                ", ".join(f"{v} {k}" for k, v in counts.items() if v))
+    logger.removeHandler(handler)
+    handler.close()
+    return CampaignResult(directory, spec, rows, wall)
+
+
+def run_campaign(spec: CampaignSpec | dict | str | os.PathLike, out: str | os.PathLike | None = None,
+                 workers: int = 1, scheduler: Any = None, spec_file: str | os.PathLike | None = None,
+                 **options: Any) -> CampaignResult:
+    """Validate ``spec`` (a CampaignSpec, a dict, or a TOML path), prepare ``out`` and run everything.
+
+    ``out`` defaults to ``results/<spec name>``. ``scheduler``: a Dask address or ``distributed.Client``
+    (then ``workers`` is ignored). ``spec_file``: the TOML file a CampaignSpec was read from (copied into
+    the campaign directory; automatic when ``spec`` is a path). Other options: see ``execute``.
+    """
+    spec, path = _as_spec(spec)
+    path = Path(spec_file) if spec_file is not None else path
+    directory = prepare_directory(spec, out if out is not None else default_directory(spec), path)
+    return execute(directory, spec, workers=workers, scheduler=scheduler, **options)
+
+
+def default_directory(spec: CampaignSpec) -> Path:
+    """``results/<spec name>`` (name made file-safe), relative to the working directory."""
+    return Path("results") / sanitize(spec.name)
+
+
+def stored_spec(directory: str | os.PathLike) -> CampaignSpec:
+    """The spec a campaign directory was created with."""
+    data = load_campaign(directory)
+    if "spec" not in data:
+        raise StorageError(f"{directory}/{CAMPAIGN_FILE} has no spec")
+    return CampaignSpec.from_dict(data["spec"], source=str(Path(directory) / CAMPAIGN_FILE))
+
+
+def resume_campaign(directory: str | os.PathLike, workers: int = 1, scheduler: Any = None,
+                    **options: Any) -> CampaignResult:
+    """Continue the campaign stored in ``directory`` (completed runs are kept, partial ones resumed)."""
+    directory = Path(directory)
+    return execute(directory, stored_spec(directory), workers=workers, scheduler=scheduler, **options)

@@ -1,0 +1,299 @@
+"""One run: ask -> evaluate -> append to the history -> tell, checkpointing every round; resumable.
+
+The order of writes in round ``k`` (``step`` counts rounds told)::
+
+    ask()                      -> batch P_k (the optimizer keeps it pending until tell)
+    checkpoint(step=k, pending=P_k, counters)        atomic
+    for each row j of P_k: evaluate, append history line {step: k, slot: j, n, ...}   fsync'ed
+    tell(all rows)
+
+and at the end ``checkpoint(step=K, no pending)``, then the ``completed`` marker. Resuming (after a kill
+at any point) loads the checkpoint (or starts fresh), re-asks (the checkpointed pending batch comes back
+as is), and *replays* every history line not yet told: its point must equal the asked row (checked
+exactly), its evaluation is reused, never recomputed. Only rows without a line are evaluated. So no
+finished evaluation is lost or done twice, and a deterministic optimizer on a deterministic problem
+ends exactly where an uninterrupted run ends. The history can replay any number of rounds beyond the
+checkpoint (a missing checkpoint replays the whole run from a fresh optimizer).
+
+Budgets (per run, as in ``invdesign.optimizers.driver.minimize``): a round starts only if its whole
+batch fits in ``max_evals`` and ``max_cost`` (``driver.next_step_cost``); ``max_time_s`` is checked
+between rounds against the run's accumulated active time (time before a kill since the last record is
+not counted). Recorded but untold evaluations are always told, even past the time budget.
+
+``grad_cost_factor`` is recorded in ``settings.json`` on the first start and reused on resume, so cost
+accounting never changes halfway even for problems that measure it.
+
+Points are evaluated one at a time (``problem.evaluate_one``) and each is on disk before the next
+starts, so a kill loses at most the evaluation in progress, even inside a large batch.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from invdesign.campaign import registry
+from invdesign.campaign.lease import DEFAULT_TTL_S, Lease, LeaseLost
+from invdesign.campaign.records import best_index, num
+from invdesign.campaign.spec import Unit
+from invdesign.campaign.storage import (
+    CHECKPOINT_FILE,
+    COMPLETED_FILE,
+    ERROR_FILE,
+    FORMAT,
+    HISTORY_FILE,
+    SETTINGS_FILE,
+    HistoryWriter,
+    StorageError,
+    atomic_write_json,
+    atomic_write_text,
+    read_completed,
+    read_history,
+    read_json,
+    remove_temporaries,
+    run_dir,
+)
+
+
+class ResumeMismatch(StorageError):
+    """The history does not fit the optimizer's replay (a non-deterministic optimizer, or a changed one)."""
+
+
+def set_torch_threads(threads: int | None) -> None:
+    if threads:
+        import torch
+
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(int(threads))
+
+
+def run_unit(campaign_dir: str | os.PathLike, unit: dict[str, Any] | Unit,
+             options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run, resume, or skip (already completed) one unit; returns its result dict.
+
+    Result ``status``: "completed" or "error" (from the completion marker), or "busy" when another live
+    worker holds the unit's lease. Anything the run itself raises is recorded (``error.txt``) and
+    becomes status "error"; only infrastructure failures (the run directory unusable) propagate.
+
+    options: ``lease_ttl_s`` (default 60), ``retry_errors`` (rerun units that ended in error, from their
+    last checkpoint), ``threads`` (torch threads in this process).
+    """
+    options = dict(options or {})
+    unit = unit if isinstance(unit, Unit) else Unit.from_dict(unit)
+    rdir = run_dir(campaign_dir, unit.run_id)
+    retry = bool(options.get("retry_errors"))
+    done = read_completed(rdir)
+    if done is not None and not (retry and done.get("status") == "error"):
+        return {"run_id": unit.run_id, **done, "skipped": True}
+    lease = Lease.acquire(rdir, ttl=float(options.get("lease_ttl_s", DEFAULT_TTL_S)))
+    if lease is None:
+        return {"run_id": unit.run_id, "status": "busy"}
+    try:
+        done = read_completed(rdir)  # someone may have finished it between our check and the lease
+        if done is not None:
+            if not (retry and done.get("status") == "error"):
+                return {"run_id": unit.run_id, **done, "skipped": True}
+            (rdir / COMPLETED_FILE).unlink()
+            (rdir / ERROR_FILE).unlink(missing_ok=True)
+        remove_temporaries(rdir)
+        set_torch_threads(options.get("threads"))
+        return {"run_id": unit.run_id, **Run(rdir, unit, lease).execute()}
+    finally:
+        lease.release()
+
+
+class Run:
+    """The loop of one run in its directory (the caller holds the lease)."""
+
+    def __init__(self, rdir: Path, unit: Unit, lease: Lease | None = None):
+        self.dir = Path(rdir)
+        self.unit = unit
+        self.lease = lease
+        self.records: list[dict[str, Any]] = []
+        self.specs: list[dict[str, Any]] = []
+        self.step = 0
+        self.n = 0
+        self.cost = 0.0
+        self._base_elapsed = 0.0
+        self._t0 = time.perf_counter()
+
+    # ------------------------------------------------------------------ helpers
+
+    def elapsed(self) -> float:
+        return self._base_elapsed + time.perf_counter() - self._t0
+
+    def check_lease(self) -> None:
+        if self.lease is not None:
+            self.lease.check()
+
+    def _settings(self) -> dict[str, Any]:
+        path = self.dir / SETTINGS_FILE
+        settings = read_json(path)
+        if settings is not None:
+            if settings.get("unit") != self.unit.to_dict():
+                raise StorageError(f"{self.dir}: settings.json belongs to a different unit "
+                                   f"({settings.get('unit')}); this one is {self.unit.to_dict()}")
+            return settings
+        settings = {"format": FORMAT, "unit": self.unit.to_dict()}
+        self.dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(path, settings)
+        return settings
+
+    def _save_checkpoint(self, optimizer: Any) -> None:
+        self.check_lease()
+        atomic_write_json(self.dir / CHECKPOINT_FILE, {
+            "step": self.step, "n_evals": self.n, "cost": self.cost, "elapsed_s": self.elapsed(),
+            "optimizer": optimizer.state_dict(),
+        }, compact=True, sync_dir=False)  # a checkpoint lost to a power cut is replayed from the history
+
+    # ------------------------------------------------------------------ the run
+
+    def execute(self) -> dict[str, Any]:
+        settings = self._settings()
+        status, reason = "completed", None
+        try:
+            reason = self._loop(settings)
+        except LeaseLost:
+            raise
+        except Exception:
+            status, reason = "error", "error"
+            self.check_lease()
+            atomic_write_text(self.dir / ERROR_FILE, traceback.format_exc())
+        try:  # the file is the truth (the loop may have died anywhere)
+            self.records = read_history(self.dir / HISTORY_FILE)[0]
+        except StorageError:
+            pass
+        result = self.result(status, reason)
+        self.check_lease()
+        atomic_write_json(self.dir / COMPLETED_FILE, result)
+        return result
+
+    def result(self, status: str, stop_reason: str | None) -> dict[str, Any]:
+        i = best_index(self.records, self.specs)
+        best = self.records[i] if i is not None else None
+        return {
+            "status": status, "stop_reason": stop_reason,
+            "best_value": best["value"] if best is not None else "nan",
+            "best_feasible": bool(best is not None and best.get("feasible") and not best.get("failed")),
+            "best_index": i, "best_x": best["x"] if best is not None else None,
+            "evaluations": len(self.records),
+            "failed_evaluations": sum(1 for r in self.records if r.get("failed")),
+            "cost": sum(num(r.get("cost", 1.0)) for r in self.records),
+            "wall_time_s": max(self.elapsed(), max((num(r.get("elapsed_s", 0)) for r in self.records), default=0.0)),
+        }
+
+    def stop_reason(self, problem: Any, optimizer: Any) -> str | None:
+        from invdesign.optimizers.driver import next_step_cost
+
+        b = self.unit.budget
+        if optimizer.done:
+            return "converged"
+        if b.get("max_evals") is not None and self.n + optimizer.batch_size > b["max_evals"]:
+            return "max_evals"
+        if b.get("max_cost") is not None and self.cost + next_step_cost(problem, optimizer) > b["max_cost"] + 1e-9:
+            return "max_cost"
+        if b.get("max_time_s") is not None and self.elapsed() >= b["max_time_s"]:
+            return "max_time"
+        return None
+
+    def _problem(self, settings: dict[str, Any]) -> Any:
+        u = self.unit
+        problem = registry.make_problem(u.problem_name, dict(u.problem_settings))
+        info = settings.get("problem_info")
+        if info is not None:
+            problem.grad_cost_factor = info["grad_cost_factor"]  # as on the first start
+        else:
+            specs = problem.constraint_specs
+            info = {
+                "name": getattr(problem, "name", u.problem_name), "description": getattr(problem, "description", ""),
+                "dim": int(problem.dim), "grad_cost_factor": float(problem.grad_cost_factor),
+                "optimum_value": problem.optimum_value, "tolerance": problem.tolerance,
+                "constraints": [{"name": s.name, "kind": s.kind, "tol": float(s.tol)} for s in specs],
+                "parameter_names": list(problem.space.names()) if hasattr(problem, "space") else None,
+            }
+            settings["problem_info"] = info
+            self.check_lease()
+            atomic_write_json(self.dir / SETTINGS_FILE, settings)
+        self.specs = info["constraints"]
+        return problem
+
+    def _loop(self, settings: dict[str, Any]) -> str:
+        from invdesign.optimizers import make_optimizer
+        from invdesign.problem import Evaluation
+
+        u = self.unit
+        problem = self._problem(settings)
+        optimizer = make_optimizer(u.optimizer_name, problem, u.seed, **u.optimizer_settings)
+        records, valid_length = read_history(self.dir / HISTORY_FILE)
+        for i, rec in enumerate(records):
+            if rec.get("n") != i:
+                raise StorageError(f"{self.dir / HISTORY_FILE}: line {i + 1} has n={rec.get('n')}, expected {i}")
+        try:
+            checkpoint = read_json(self.dir / CHECKPOINT_FILE)
+        except StorageError:  # cannot happen with atomic writes; if it does, the history has it all
+            checkpoint = None
+        pending_saved = False
+        if checkpoint is not None:
+            optimizer.load_state_dict(checkpoint["optimizer"])
+            self.step, self.n, self.cost = int(checkpoint["step"]), int(checkpoint["n_evals"]), float(checkpoint["cost"])
+            if self.n > len(records):
+                raise StorageError(f"{self.dir}: checkpoint counts {self.n} evaluations, history.jsonl holds "
+                                   f"only {len(records)}")
+            if self.n and records[self.n - 1].get("step") != self.step - 1:
+                raise StorageError(f"{self.dir}: evaluation {self.n - 1} is from round {records[self.n - 1].get('step')}, "
+                                   f"the checkpoint is after round {self.step - 1}")
+            pending_saved = checkpoint["optimizer"].get("pending") is not None
+        self._base_elapsed = max([float(checkpoint["elapsed_s"]) if checkpoint else 0.0]
+                                 + [num(r.get("elapsed_s", 0.0)) for r in records[-1:]])
+        self._t0 = time.perf_counter()
+        self.records = records[:self.n]
+        replay = records[self.n:]
+        writer = HistoryWriter(self.dir / HISTORY_FILE, valid_length)
+        try:
+            while True:
+                reason = self.stop_reason(problem, optimizer)
+                if reason is not None and not replay:
+                    break
+                points = optimizer.ask()
+                need_grad = bool(optimizer.wants_gradient)
+                if not pending_saved:
+                    self._save_checkpoint(optimizer)
+                evaluations = []
+                for slot, z in enumerate(points):
+                    if replay:
+                        rec = replay.pop(0)
+                        self._check_replay(rec, slot, z)
+                        evaluation = Evaluation.from_dict(rec)
+                    else:
+                        evaluation = problem.evaluate_one(z, need_grad=need_grad)
+                        rec = {**evaluation.to_dict(), "step": self.step, "slot": slot, "n": self.n + slot,
+                               "elapsed_s": self.elapsed()}
+                        self.check_lease()
+                        writer.append(rec)
+                    evaluations.append(evaluation)
+                    self.records.append(rec)
+                optimizer.tell(evaluations)
+                self.step += 1
+                self.n += len(evaluations)
+                self.cost += sum(float(e.cost) for e in evaluations)
+                pending_saved = False
+            self._save_checkpoint(optimizer)
+        finally:
+            writer.close()
+        return reason
+
+    def _check_replay(self, rec: dict[str, Any], slot: int, z: Any) -> None:
+        asked = [float(v) for v in z.tolist()]
+        recorded = [num(v) for v in rec.get("x", [])]
+        if rec.get("step") != self.step or rec.get("slot") != slot or recorded != asked:
+            gap = max((abs(a - b) for a, b in zip(asked, recorded)), default=math.inf) \
+                if len(asked) == len(recorded) else math.inf
+            raise ResumeMismatch(
+                f"{self.dir}: resuming, evaluation n={rec.get('n')} (round {rec.get('step')}, slot {rec.get('slot')}) "
+                f"in history.jsonl does not match what the optimizer asks now (round {self.step}, slot {slot}, "
+                f"max |dx| = {gap:.3g}): the optimizer is not deterministic across checkpoint/restore, or the "
+                "run's code changed. The history is kept as it is.")

@@ -1,0 +1,229 @@
+"""The on-disk format of a campaign: plain files, written so that a kill at any moment loses nothing.
+
+Campaign directory::
+
+    <campaign>/
+      campaign.json       the normalised spec (the truth for ``resume``), written once
+      spec.toml           a copy of the spec file it came from (if any)
+      campaign.log        log file (runs started/finished, progress lines)
+      summary.csv         one row per run (``summary.py``)
+      report.md, figures/ the report (``invdesign.report``)
+      runs/<run_id>/      one directory per unit (problem, optimizer, seed)
+
+Run directory::
+
+    settings.json    {"format", "unit": Unit.to_dict(), "problem_info": {...}, "optimizer_info": {...}}
+    history.jsonl    one evaluation per line: Evaluation.to_dict() plus "step" (0-based ask/tell round),
+                     "slot" (row in that round's batch), "n" (0-based evaluation index in the run) and
+                     "elapsed_s" (run time when it was recorded); append-only, fsync'ed per line
+    checkpoint.json  {"step": rounds told, "n_evals", "cost", "elapsed_s", "optimizer": state_dict()},
+                     atomically replaced after every round (with the next round's pending batch)
+    completed        JSON: status ("completed" or "error"), stop_reason, best_value, best_feasible,
+                     best_x, evaluations, cost, wall_time_s; written last, atomically
+    error.txt        traceback, when the run raised
+    lease.json       who is running it now (``lease.py``)
+
+Atomic writes: temporary file in the same directory, flush + fsync, ``os.replace``, fsync of the
+directory. JSON is strict (no NaN/inf: ``Evaluation.to_dict`` encodes them as strings). A history
+line is one ``os.write`` of the whole line on an ``O_APPEND`` descriptor followed by ``fsync``; a kill
+in the middle of the write leaves a last line without its newline, which ``read_history`` drops (and
+``HistoryWriter`` truncates before appending).
+
+This module imports only the standard library: the report reads campaigns through it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+from pathlib import Path
+from typing import Any
+
+FORMAT = 1
+RUNS_DIR = "runs"
+CAMPAIGN_FILE = "campaign.json"
+SPEC_COPY = "spec.toml"
+LOG_FILE = "campaign.log"
+SUMMARY_FILE = "summary.csv"
+SETTINGS_FILE = "settings.json"
+HISTORY_FILE = "history.jsonl"
+CHECKPOINT_FILE = "checkpoint.json"
+COMPLETED_FILE = "completed"
+ERROR_FILE = "error.txt"
+LEASE_FILE = "lease.json"
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class StorageError(RuntimeError):
+    """A campaign or run directory is not in the expected state (corrupt file, foreign run...)."""
+
+
+def sanitize(name: str) -> str:
+    """A file-name-safe version of a label: runs of other characters than ``A-Za-z0-9._-`` become ``-``."""
+    out = _UNSAFE.sub("-", str(name)).strip("-.")
+    return out or "x"
+
+
+def run_id(problem: str, optimizer: str, seed: int) -> str:
+    """``<problem>__<optimizer>__s<seed>`` with sanitised labels."""
+    return f"{sanitize(problem)}__{sanitize(optimizer)}__s{int(seed)}"
+
+
+def run_dir(campaign_dir: str | os.PathLike, rid: str) -> Path:
+    return Path(campaign_dir) / RUNS_DIR / rid
+
+
+# --------------------------------------------------------------------------- atomic files
+
+
+def fsync_dir(path: str | os.PathLike) -> None:
+    """fsync a directory so that a rename/creation inside it is durable (no-op where unsupported)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, sync_dir: bool = True) -> None:
+    """Write ``text`` to ``path`` so that readers see the old or the new content, never a mix.
+
+    ``sync_dir=False`` skips the fsync of the directory after the rename: the new content is then
+    durable against a killed process but, after a power loss, the old file may come back (used for
+    checkpoints, which the history can always replay beyond)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp.{os.getpid()}.{secrets.token_hex(4)}")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise
+    if sync_dir:
+        fsync_dir(path.parent)
+
+
+def atomic_write_json(path: str | os.PathLike, data: Any, compact: bool = False, sync_dir: bool = True) -> None:
+    text = json.dumps(data, allow_nan=False, separators=(",", ":")) if compact \
+        else json.dumps(data, allow_nan=False, indent=1)
+    atomic_write_text(path, text + "\n", sync_dir=sync_dir)
+
+
+def read_json(path: str | os.PathLike, default: Any = None) -> Any:
+    """The JSON in ``path``, ``default`` if it does not exist; StorageError if it is not valid JSON."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return default
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise StorageError(f"{path}: not valid JSON ({err})") from None
+
+
+def remove_temporaries(directory: str | os.PathLike) -> None:
+    """Delete leftovers of interrupted atomic writes (``.<name>.tmp.*``)."""
+    for p in Path(directory).glob(".*.tmp.*"):
+        try:
+            p.unlink()
+        except OSError:
+            pass
+
+
+# --------------------------------------------------------------------------- history
+
+
+def read_history(path: str | os.PathLike) -> tuple[list[dict[str, Any]], int]:
+    """Records of a history file and the byte length of its valid part.
+
+    A last line without its newline (a write cut by a kill) is dropped; any other line that is not a
+    JSON object raises StorageError naming the line.
+    """
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        return [], 0
+    end = raw.rfind(b"\n") + 1  # everything after the last newline is an incomplete write
+    records = []
+    for number, line in enumerate(raw[:end].split(b"\n")[:-1], start=1):
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise StorageError(f"{path}: line {number} is not valid JSON ({err})") from None
+        if not isinstance(rec, dict):
+            raise StorageError(f"{path}: line {number} is not a JSON object")
+        records.append(rec)
+    return records, end
+
+
+class HistoryWriter:
+    """Append-only writer of ``history.jsonl``: one fsync'ed ``os.write`` per record."""
+
+    def __init__(self, path: str | os.PathLike, valid_length: int | None = None):
+        self.path = Path(path)
+        if valid_length is None:
+            _, valid_length = read_history(self.path)
+        if self.path.exists() and self.path.stat().st_size > valid_length:
+            os.truncate(self.path, valid_length)  # drop a torn last line
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        if valid_length == 0:
+            fsync_dir(self.path.parent)
+
+    def append(self, record: dict[str, Any]) -> None:
+        data = (json.dumps(record, allow_nan=False, separators=(",", ":")) + "\n").encode("utf-8")
+        written = os.write(self._fd, data)
+        while written < len(data):  # regular files write fully; this is belt and braces
+            written += os.write(self._fd, data[written:])
+        os.fsync(self._fd)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> HistoryWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+# --------------------------------------------------------------------------- run state
+
+
+def read_completed(rdir: str | os.PathLike) -> dict[str, Any] | None:
+    return read_json(Path(rdir) / COMPLETED_FILE)
+
+
+def run_state(rdir: str | os.PathLike) -> str:
+    """``completed``, ``error`` (from the completion marker), ``partial`` (started) or ``pending``."""
+    rdir = Path(rdir)
+    done = read_completed(rdir)
+    if done is not None:
+        return str(done.get("status", "completed"))
+    if (rdir / HISTORY_FILE).exists() or (rdir / CHECKPOINT_FILE).exists() or (rdir / SETTINGS_FILE).exists():
+        return "partial"
+    return "pending"
+
+
+def load_campaign(campaign_dir: str | os.PathLike) -> dict[str, Any]:
+    """The normalised spec dict stored in ``campaign.json``."""
+    path = Path(campaign_dir) / CAMPAIGN_FILE
+    data = read_json(path)
+    if data is None:
+        raise StorageError(f"{campaign_dir}: not a campaign directory (no {CAMPAIGN_FILE})")
+    return data

@@ -1,0 +1,201 @@
+"""The ``invdesign`` command.
+
+    invdesign run SPEC [--out DIR] [--workers N] [--scheduler ADDRESS]   run a campaign (then report)
+    invdesign resume DIR [--workers N] [--scheduler ADDRESS]             continue a killed/stopped one
+    invdesign report DIR                                                  (re)write DIR/report.md
+    invdesign list                                                        registered problems, optimizers
+
+SPEC is a TOML file, or the name of one in ``problems/`` (``invdesign run default``). Exit status:
+0 when every run finished (runs that raised are listed, and recorded in ``runs/*/error.txt``), 2 for an
+invalid spec or arguments, 1 when the campaign could not finish.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _spec_path(spec: str) -> Path:
+    path = Path(spec)
+    if path.exists() or path.suffix == ".toml":
+        return path
+    import problems  # a bare name: a spec shipped in problems/
+
+    for folder in problems.__path__:
+        candidate = Path(folder) / f"{spec}.toml"
+        if candidate.exists():
+            return candidate
+    return path
+
+
+def design_figures(directory: Path) -> dict[str, list]:
+    """Each problem's own ``plot_design(params, out_dir)`` on the best design found, where defined."""
+    import torch
+
+    from invdesign.campaign import registry
+    from invdesign.report import best_runs, load
+
+    data = load(directory)
+    out: dict[str, list] = {}
+    for problem, run in best_runs(data).items():
+        if run is None or run.best_record is None:
+            continue
+        try:
+            built = registry.make_problem(run.unit["problem_name"], dict(run.unit["problem_settings"]))
+        except Exception as err:
+            print(f"invdesign report: cannot build problem {problem!r} for its design plots: {err}", file=sys.stderr)
+            continue
+        plot = getattr(built, "plot_design", None)
+        if plot is None:
+            continue
+        from invdesign.campaign.storage import sanitize
+
+        target = directory / "figures" / f"design_{sanitize(problem)}"
+        target.mkdir(parents=True, exist_ok=True)
+        z = torch.tensor([float(v) for v in run.best_record["x"]], dtype=torch.float64)
+        try:
+            params = {k: v.detach() for k, v in built.to_params(z).items()}
+            out[problem] = [Path(p) for p in (plot(params, target) or [])]
+        except Exception as err:
+            print(f"invdesign report: plot_design of {problem!r} failed: {type(err).__name__}: {err}", file=sys.stderr)
+    return out
+
+
+def make_report(directory: Path) -> Path:
+    from invdesign.report import write_report
+
+    return write_report(directory, design_figures(directory))
+
+
+def _finish(result: Any, report: bool) -> int:
+    from invdesign.campaign.storage import SUMMARY_FILE, run_id
+
+    directory = result.directory
+    print(f"summary: {directory / SUMMARY_FILE}")
+    for row in result.errors:
+        rid = run_id(row["problem"], row["optimizer"], row["seed"])
+        print(f"invdesign: run {rid} raised; traceback in {directory / 'runs' / rid / 'error.txt'}", file=sys.stderr)
+    if report:
+        print(f"report:  {make_report(directory)}")
+    if not result.complete:
+        missing = [r for r in result.rows if r["status"] not in ("completed", "error")]
+        print(f"invdesign: {len(missing)} run(s) did not finish; `invdesign resume {directory}` continues them",
+              file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=int, default=1, help="local worker processes (default 1: in this process)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://host:8786 (the campaign "
+                   "directory must be on a filesystem shared with every worker, at the same path)")
+    p.add_argument("--lease-ttl", type=float, default=None, metavar="S",
+                   help="seconds without heartbeat before another worker may take a unit over (default 60)")
+    p.add_argument("--no-report", action="store_true", help="do not write the report at the end")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (the log file is still written)")
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    if args.workers < 1:
+        raise SystemExit(f"invdesign: --workers must be >= 1; got {args.workers}")
+    out: dict[str, Any] = {"workers": args.workers, "scheduler": args.scheduler,
+                           "progress": not args.quiet}
+    if args.lease_ttl is not None:
+        if not (args.lease_ttl > 0 and math.isfinite(args.lease_ttl)):
+            raise SystemExit(f"invdesign: --lease-ttl must be a positive number; got {args.lease_ttl}")
+        out["lease_ttl_s"] = args.lease_ttl
+    return out
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from invdesign.campaign import load_spec, run_campaign
+    from invdesign.campaign.campaign import default_directory
+
+    path = _spec_path(args.spec)
+    spec = load_spec(path)
+    options = _options(args)
+    out = Path(args.out) if args.out else default_directory(spec)
+    print(f"campaign {spec.name!r}: {len(spec.units())} runs -> {out}")
+    result = run_campaign(spec, out, spec_file=path, **options)
+    return _finish(result, not args.no_report)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from invdesign.campaign import resume_campaign
+
+    result = resume_campaign(Path(args.directory), retry_errors=args.retry_errors, **_options(args))
+    return _finish(result, not args.no_report)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    print(f"report: {make_report(Path(args.directory))}")
+    return EXIT_OK
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from invdesign.campaign import registry
+
+    problems = registry.problem_registry()
+    optimizers = registry.optimizer_registry()
+    print("problems (name in [[problems]]):")
+    width = max(map(len, problems), default=0)
+    for name, factory in problems.items():
+        print(f"  {name:<{width}}  {registry.describe_problem(name, factory)}")
+    print("optimizers (name in [[optimizers]]; settings listed by `invdesign list --settings`):")
+    width = max(map(len, optimizers), default=0)
+    for name, cls in optimizers.items():
+        print(f"  {name:<{width}}  {registry.describe(cls)}")
+        if args.settings:
+            settings = registry.optimizer_settings(name)
+            print(" " * (width + 4) + (", ".join(f"{k}={v!r}" for k, v in settings.items()) or "(no settings)"))
+    return EXIT_OK
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="invdesign", description="Inverse-design campaigns on the NEGF engine.")
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run a campaign from a TOML spec")
+    run.add_argument("spec", help="TOML spec file, or the name of one in problems/ (e.g. default)")
+    run.add_argument("--out", help="campaign directory (default results/<spec name>)")
+    _common(run)
+    run.set_defaults(func=cmd_run)
+    resume = sub.add_parser("resume", help="continue a campaign directory")
+    resume.add_argument("directory")
+    resume.add_argument("--retry-errors", action="store_true", help="also rerun runs that ended in error")
+    _common(resume)
+    resume.set_defaults(func=cmd_resume)
+    report = sub.add_parser("report", help="write report.md and figures in a campaign directory")
+    report.add_argument("directory")
+    report.set_defaults(func=cmd_report)
+    lst = sub.add_parser("list", help="registered problems and optimizers")
+    lst.add_argument("--settings", action="store_true", help="also list each optimizer's settings")
+    lst.set_defaults(func=cmd_list)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    from invdesign.campaign.spec import SpecError
+    from invdesign.campaign.storage import StorageError
+
+    try:
+        return int(args.func(args))
+    except SpecError as err:
+        print(f"invdesign: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except StorageError as err:
+        print(f"invdesign: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("\ninvdesign: interrupted; `invdesign resume` continues where it stopped", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""Shared pieces of the campaign tests: small specs, comparisons, and test-only problems.
+
+The problems here are referenced from specs as ``"tests.campaign.helpers:<factory>"`` (the campaign
+accepts ``module:factory`` names besides the registry), so worker processes can import them too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from invdesign.campaign.storage import HISTORY_FILE, read_history
+from invdesign.campaign.summary import COMPARED, read_summary
+from invdesign.testing.toy_problems import Quadratic
+
+REPO = Path(__file__).resolve().parents[2]
+TIMES = ("wall_time_s", "elapsed_s")
+
+
+REFERENCE_SPEC = """
+name = "small"
+seeds = [0, 1]
+[budget]
+max_cost = 40
+[[problems]]
+name = "toy/quadratic"
+label = "quad"
+[[problems]]
+name = "toy/constrained"
+label = "disk"
+[[optimizers]]
+name = "lbfgs"
+[[optimizers]]
+name = "nevergrad"
+label = "cma"
+settings = { optimizer = "CMA", batch_size = 5 }
+[[optimizers]]
+name = "random"
+settings = { batch_size = 3 }
+"""
+
+
+def small_spec(**overrides) -> dict:
+    """2 problems x 3 optimizers x 2 seeds; a few seconds in one process."""
+    spec = {
+        "name": "small",
+        "seeds": [0, 1],
+        "budget": {"max_cost": 40},
+        "problems": [{"name": "toy/quadratic", "label": "quad"}, {"name": "toy/constrained", "label": "disk"}],
+        "optimizers": [
+            "lbfgs",
+            {"name": "nevergrad", "label": "cma", "settings": {"optimizer": "CMA"}},
+            {"name": "random", "settings": {"batch_size": 3}},
+        ],
+    }
+    spec.update(overrides)
+    return spec
+
+
+def comparable_summary(directory) -> list[dict]:
+    """summary.csv rows without the wall time (not reproducible)."""
+    return [{k: row[k] for k in COMPARED} for row in read_summary(Path(directory) / "summary.csv")]
+
+
+def histories(directory) -> dict[str, list[dict]]:
+    """Every run's history records without their timings."""
+    out = {}
+    for rdir in sorted((Path(directory) / "runs").iterdir()):
+        records, _ = read_history(rdir / HISTORY_FILE)
+        out[rdir.name] = [{k: v for k, v in r.items() if k not in TIMES} for r in records]
+    return out
+
+
+def cli(*args, cwd=REPO, timeout=120, **kwargs) -> subprocess.CompletedProcess:
+    """``python -m invdesign.cli ARGS`` in a subprocess (one torch thread)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "invdesign.cli", *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout, **kwargs)
+
+
+def write_toml(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def dump(obj) -> str:
+    return json.dumps(obj, sort_keys=True)
+
+
+# --------------------------------------------------------------------------- test-only problems
+
+
+class _Exploding(Quadratic):
+    """A quadratic whose ``evaluate`` raises (outside the problem's failure handling) on call ``explode_at``:
+    the whole run raises, like a bug in a problem or an optimizer would."""
+
+    def __init__(self, explode_at: int = 5):
+        super().__init__(dim=2)
+        self.name = "exploding"
+        self.explode_at = explode_at
+        self.calls = 0
+
+    def evaluate(self, z, need_grad=False):
+        self.calls += 1
+        if self.calls == self.explode_at:
+            raise RuntimeError(f"simulated crash in evaluation call {self.calls}")
+        return super().evaluate(z, need_grad)
+
+
+def exploding(explode_at: int = 5):
+    """Quadratic that raises on its explode_at-th evaluation call (a run that raises)."""
+    return _Exploding(explode_at)
+
+
+class _WithDesignPlot(Quadratic):
+    """A quadratic with its own ``plot_design`` hook (writes a small PNG of the design)."""
+
+    def __init__(self):
+        super().__init__(dim=3)
+        self.name = "with_design_plot"
+
+    def plot_design(self, params, out_dir):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(3, 2))
+        ax.bar(range(3), params["x"].numpy())
+        path = Path(out_dir) / "design.png"
+        fig.savefig(path)
+        plt.close(fig)
+        return [path]
+
+
+def with_design_plot():
+    """Quadratic with a plot_design hook."""
+    return _WithDesignPlot()
