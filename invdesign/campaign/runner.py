@@ -227,7 +227,12 @@ class Run:
 
         u = self.unit
         problem = self._problem(settings)
-        optimizer = make_optimizer(u.optimizer_name, problem, u.seed, **u.optimizer_settings)
+        view = problem
+        if u.start == "random":  # every optimizer of this seed starts from the same seeded point
+            from invdesign.optimizers.base import StartingAt, seeded_start
+
+            view = StartingAt(problem, seeded_start(problem, u.seed))
+        optimizer = make_optimizer(u.optimizer_name, view, u.seed, **u.optimizer_settings)
         records, valid_length = read_history(self.dir / HISTORY_FILE)
         for i, rec in enumerate(records):
             if rec.get("n") != i:

@@ -17,6 +17,8 @@ A campaign is problems x optimizers x seeds; each combination is a ``Unit`` (one
     settings = { dim = 5 }            # optional: keyword arguments of the factory
     budget = { max_cost = 100 }       # optional: overrides keys of the campaign budget
     target = 1e-6                     # optional: value counted as success in the report
+    start = "random"                  # optional: "problem" (default, its initial point for every seed)
+                                      #   or "random" (a seeded random point per seed, for every optimizer)
 
     [[optimizers]]
     name = "nevergrad"                # registry name (invdesign.optimizers.OPTIMIZERS)
@@ -46,7 +48,8 @@ from invdesign.campaign.storage import run_id
 
 BUDGET_KEYS = ("max_cost", "max_evals", "max_time_s")
 TOP_KEYS = ("name", "description", "seeds", "budget", "problems", "optimizers")
-PROBLEM_KEYS = ("name", "label", "settings", "budget", "target")
+PROBLEM_KEYS = ("name", "label", "settings", "budget", "target", "start")
+STARTS = ("problem", "random")
 OPTIMIZER_KEYS = ("name", "label", "settings")
 
 
@@ -78,6 +81,7 @@ class Unit:
     seed: int
     budget: dict[str, Any]     # max_cost, max_evals, max_time_s (None where unset)
     target: float | None = None
+    start: str | None = None   # "random": every optimizer starts at a point drawn from the seed
 
     @property
     def run_id(self) -> str:
@@ -98,6 +102,7 @@ class ProblemEntry:
     settings: dict[str, Any]
     budget: dict[str, Any]
     target: float | None = None
+    start: str = "problem"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,7 +129,7 @@ class CampaignSpec:
             for o in self.optimizers:
                 for seed in self.seeds:
                     out.append(Unit(p.label, p.name, dict(p.settings), o.label, o.name, dict(o.settings),
-                                    int(seed), budget, p.target))
+                                    int(seed), budget, p.target, None if p.start == "problem" else p.start))
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -361,8 +366,12 @@ class _Validator:
         if target is not None and not _is_number(target):
             self.err(f"{path}.target", f"must be a number; got {_type_name(target)} {target!r}")
             target = None
+        start = item.get("start", "problem")
+        if start not in STARTS:
+            self.err(f"{path}.start", f"must be one of {STARTS}; got {start!r}")
+            start = "problem"
         return ProblemEntry(name, item["label"], dict(item["settings"] or {}), budget,
-                            None if target is None else float(target))
+                            None if target is None else float(target), start)
 
     def optimizer(self, item: Any, path: str) -> OptimizerEntry | None:
         item = self.common(item, path, OPTIMIZER_KEYS)

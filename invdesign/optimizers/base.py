@@ -36,6 +36,27 @@ if TYPE_CHECKING:
 CONSTRAINT_HANDLING = ("native", "penalty", "augmented_lagrangian", "none", "per_stage")
 
 
+class StartingAt:
+    """A view of ``problem`` whose ``initial_point()`` is ``start`` (shape ``(dim,)``); everything else
+    is the problem's. Optimizers only read the space, so building one on this view starts it there."""
+
+    def __init__(self, problem: Any, start: torch.Tensor) -> None:
+        self._problem = problem
+        self._start = torch.as_tensor(start, dtype=torch.float64)
+
+    def initial_point(self) -> torch.Tensor:
+        return self._start.clone()
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(self._problem, attribute)
+
+
+def seeded_start(problem: Any, seed: int) -> torch.Tensor:
+    """A random starting point drawn from ``seed`` (a stream separate from the optimizers' own)."""
+    generator = torch.Generator().manual_seed(1_000_003 * int(seed) + 7)
+    return problem.random_points(1, generator)[0].to(torch.float64)
+
+
 class Optimizer(abc.ABC):
     """Abstract ask/tell optimizer. Subclasses are final and implement ``_ask``/``_tell``.
 

@@ -15,27 +15,13 @@ from typing import Any, final
 
 import torch
 
-from invdesign.optimizers.base import Optimizer, as_tensor
+from invdesign.optimizers.base import Optimizer, StartingAt, as_tensor
 
 DEFAULT_STAGES: tuple[dict[str, Any], ...] = (
     {"optimizer": "sobol", "settings": {}, "max_evals": 16, "max_cost": None},
     {"optimizer": "lbfgs", "settings": {}, "max_evals": None, "max_cost": None},
 )
 STAGE_KEYS = ("optimizer", "settings", "max_evals", "max_cost")
-
-
-class _StartingAt:
-    """The problem, except that ``initial_point()`` returns ``start`` (shape ``(dim,)``)."""
-
-    def __init__(self, problem: Any, start: torch.Tensor) -> None:
-        self._problem = problem
-        self._start = start
-
-    def initial_point(self) -> torch.Tensor:
-        return self._start.clone()
-
-    def __getattr__(self, attribute: str) -> Any:
-        return getattr(self._problem, attribute)
 
 
 @final
@@ -75,7 +61,7 @@ class Chain(Optimizer):
         from invdesign.optimizers import make_optimizer  # the registry imports this module
 
         stage = self._stages[index]
-        return make_optimizer(stage["optimizer"], _StartingAt(self.problem, start),
+        return make_optimizer(stage["optimizer"], StartingAt(self.problem, start),
                               self.seed + index, **stage["settings"])
 
     @property

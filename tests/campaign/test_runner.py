@@ -222,3 +222,33 @@ def test_a_lost_or_corrupt_checkpoint_is_replayed_from_the_history(tmp_path, mon
             checkpoint.unlink()
         assert run_unit(directory, unit)["status"] == "completed"
         assert run_state_without_times(directory, unit) == expected
+
+
+def test_random_start_gives_each_seed_its_own_starting_point(tmp_path):
+    """``start = "random"``: a deterministic optimizer starts at a seeded random point, the same for
+    every optimizer of that seed and different between seeds; the default starts every seed alike."""
+    from invdesign.optimizers.base import seeded_start
+
+    problems = [{"name": "toy/rosenbrock2", "label": "rb", "start": "random"},
+                {"name": "toy/rosenbrock2", "label": "rb_fixed"}]
+    run_campaign(small_spec(problems=problems, optimizers=["lbfgs", "adam"], seeds=[0, 1], budget={"max_evals": 3}),
+                 tmp_path / "c", progress=False)
+
+    def first_x(label, opt, seed):
+        records, _ = read_history(run_dir(tmp_path / "c", f"{label}__{opt}__s{seed}") / HISTORY_FILE)
+        return records[0]["x"]
+
+    problem = TOY_PROBLEMS["rosenbrock2"]()
+    for seed in (0, 1):
+        expected = seeded_start(problem, seed).tolist()
+        assert first_x("rb", "lbfgs", seed) == expected == first_x("rb", "adam", seed)
+    assert first_x("rb", "lbfgs", 0) != first_x("rb", "lbfgs", 1)
+    assert first_x("rb_fixed", "lbfgs", 0) == first_x("rb_fixed", "lbfgs", 1) == problem.initial_point().tolist()
+
+
+def test_bad_start_is_a_spec_error():
+    from invdesign.campaign import CampaignSpec
+    from invdesign.campaign.spec import SpecError
+
+    with pytest.raises(SpecError, match=r"problems\[0\]\.start"):
+        CampaignSpec.from_dict(small_spec(problems=[{"name": "toy/quadratic", "start": "middle"}]))
