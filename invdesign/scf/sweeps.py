@@ -29,30 +29,25 @@ class Sweep:
 
 def id_vg(fet: FETDevice, vg_values, vd: float, *, n_energies: int = 400, keep: bool = False) -> Sweep:
     """Drain current (A) vs gate voltage (V) at fixed ``vd`` (V), warm-started point to point."""
-    currents, iterations, points, warm = [], [], [], None
-    for vg in vg_values:
-        bp = bias_point(fet, float(vg), float(vd), warm=warm)
-        with torch.no_grad():
-            currents.append(float(bp.current(n_energies)))
-        iterations.append(bp.result.iterations)
-        if keep:
-            points.append(bp)
-        warm = bp
-    return Sweep(np.asarray(vg_values, dtype=float), np.asarray(currents), iterations, points)
+    return _sweep(fet, vg_values, lambda v: (float(v), float(vd)), n_energies, keep)
 
 
 def id_vd(fet: FETDevice, vg: float, vd_values, *, n_energies: int = 400, keep: bool = False) -> Sweep:
     """Drain current (A) vs drain voltage (V) at fixed gate voltage ``vg`` (V), warm-started."""
+    return _sweep(fet, vd_values, lambda v: (float(vg), float(v)), n_energies, keep)
+
+
+def _sweep(fet: FETDevice, values, bias_of, n_energies: int, keep: bool) -> Sweep:
     currents, iterations, points, warm = [], [], [], None
-    for vd in vd_values:
-        bp = bias_point(fet, float(vg), float(vd), warm=warm)
+    for v in values:
+        bp = bias_point(fet, *bias_of(v), warm=warm)
         with torch.no_grad():
             currents.append(float(bp.current(n_energies)))
         iterations.append(bp.result.iterations)
         if keep:
             points.append(bp)
         warm = bp
-    return Sweep(np.asarray(vd_values, dtype=float), np.asarray(currents), iterations, points)
+    return Sweep(np.asarray(values, dtype=float), np.asarray(currents), iterations, points)
 
 
 def transconductance(fet: FETDevice, vg: float, vd: float, *, warm: BiasPoint | None = None,
