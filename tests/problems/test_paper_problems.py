@@ -46,6 +46,7 @@ def test_agnr_doping_has_13_parameters_in_the_paper_box():
 class TestJunctionFit(ProblemContract):
     n_points = 1
     grad_rtol = 1e-4
+    fd_directions = 6  # 583 parameters: directional derivatives instead of one pair per coordinate
 
     def make_problem(self):  # full batch: a minibatch drawn per point would defeat finite differences
         return JunctionFit(cells=(2, 2), n_energies=40, batch=40)
