@@ -142,7 +142,7 @@ class JunctionFit(Problem):
 
     def device(self, x: torch.Tensor) -> Device:
         m = self.layout.unpack(x)
-        n = len(self.cells and _cell_slices(self.widths, self.cells))
+        n = sum(self.cells)  # one slice per unit cell
         left = Lead(m["left_h00"], m["left_h01"], m["left_coupling"])
         right = Lead(m["right_h00"], m["right_h01"], m["right_coupling"])
         return Device([m[f"block{i}"] for i in range(n)], [m[f"coupling{i}"] for i in range(n - 1)], left, right)
