@@ -150,7 +150,6 @@ class Solution:
             return self._fallback._observable(name, per_orbital)
         x = getattr(self, name)()
         parts = x if isinstance(x, tuple) else (x,)
-        axis = -2 if per_orbital else -1
         bad = torch.zeros(len(self.z), dtype=torch.bool, device=self.z.device)
         for p in parts:
             nan = torch.isnan(p.detach())
