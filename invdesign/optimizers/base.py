@@ -57,6 +57,20 @@ def seeded_start(problem: Any, seed: int) -> torch.Tensor:
     return problem.random_points(1, generator)[0].to(torch.float64)
 
 
+class BatchOfSamples:
+    """Mixin for optimizers whose settings hold ``batch_size`` (points per ask) and ``max_evals``
+    (done after this many evaluations; None: never). Put it before ``Optimizer`` in the bases."""
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.settings["batch_size"])
+
+    @property
+    def done(self) -> bool:
+        limit = self.settings["max_evals"]
+        return limit is not None and self.n_told >= limit
+
+
 class Optimizer(abc.ABC):
     """Abstract ask/tell optimizer. Subclasses are final and implement ``_ask``/``_tell``.
 

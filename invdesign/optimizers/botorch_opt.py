@@ -28,11 +28,11 @@ from typing import Any, final
 
 import torch
 
-from invdesign.optimizers.base import Optimizer, as_tensor, usable
+from invdesign.optimizers.base import BatchOfSamples, Optimizer, as_tensor, usable
 
 
 @final
-class BoTorch(Optimizer):
+class BoTorch(BatchOfSamples, Optimizer):
     """GP Bayesian optimisation (qLogNEI, outcome constraints) on the unit cube."""
 
     name = "botorch"
@@ -52,7 +52,6 @@ class BoTorch(Optimizer):
             "batch_size": batch_size, "n_init": n_init, "num_restarts": num_restarts,
             "raw_samples": raw_samples, "mc_samples": mc_samples, "acqf_maxiter": acqf_maxiter,
             "max_evals": max_evals})
-        self._q = int(batch_size)
         self._n_init = 2 * self.dim + 1 if n_init is None else int(n_init)
         self._sobol = torch.quasirandom.SobolEngine(self.dim, scramble=True, seed=self.seed)
         self._n_sobol = 0
@@ -60,20 +59,11 @@ class BoTorch(Optimizer):
         self._y: list[list[float] | None] = []           # [value, *constraints] or None if failed
         self._round = 0
 
-    @property
-    def batch_size(self) -> int:
-        return self._q
-
-    @property
-    def done(self) -> bool:
-        limit = self.settings["max_evals"]
-        return limit is not None and self.n_told >= limit
-
     def _ask(self) -> torch.Tensor:
         n_good = sum(y is not None for y in self._y)
         if len(self._u) < self._n_init or n_good < 2:
-            u = self._sobol.draw(self._q, dtype=torch.float64)
-            self._n_sobol += self._q
+            u = self._sobol.draw(self.batch_size, dtype=torch.float64)
+            self._n_sobol += self.batch_size
         else:
             with torch.random.fork_rng():
                 torch.manual_seed(self.seed * 1_000_003 + self._round)
@@ -124,7 +114,7 @@ class BoTorch(Optimizer):
             constraints=self.constraint_callables() or None)
         unit = torch.stack([torch.zeros(self.dim), torch.ones(self.dim)]).to(torch.float64)
         candidates, _ = optimize_acqf(
-            acquisition, bounds=unit, q=self._q, num_restarts=s["num_restarts"],
+            acquisition, bounds=unit, q=self.batch_size, num_restarts=s["num_restarts"],
             raw_samples=s["raw_samples"], options={"maxiter": s["acqf_maxiter"]})
         return candidates.detach()
 

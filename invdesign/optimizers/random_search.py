@@ -11,6 +11,7 @@ from typing import Any, final
 import torch
 
 from invdesign.optimizers.base import (
+    BatchOfSamples,
     Optimizer,
     generator_state,
     make_generator,
@@ -19,7 +20,7 @@ from invdesign.optimizers.base import (
 
 
 @final
-class RandomSearch(Optimizer):
+class RandomSearch(BatchOfSamples, Optimizer):
     """Independent uniform samples of the unit cube, from a torch.Generator seeded with ``seed``."""
 
     name = "random"
@@ -31,20 +32,10 @@ class RandomSearch(Optimizer):
                  max_evals: int | None = None) -> None:
         """``batch_size``: points per ask; ``max_evals``: done after this many (None: never)."""
         super().__init__(problem, seed, {"batch_size": batch_size, "max_evals": max_evals})
-        self._q = int(batch_size)
         self._generator = make_generator(self.seed)
 
-    @property
-    def batch_size(self) -> int:
-        return self._q
-
-    @property
-    def done(self) -> bool:
-        limit = self.settings["max_evals"]
-        return limit is not None and self.n_told >= limit
-
     def _ask(self) -> torch.Tensor:
-        u = torch.rand(self._q, self.dim, generator=self._generator, dtype=torch.float64)
+        u = torch.rand(self.batch_size, self.dim, generator=self._generator, dtype=torch.float64)
         return self.problem.from_unit(u)
 
     def _tell(self, points: torch.Tensor, evaluations: list) -> None:
@@ -58,7 +49,7 @@ class RandomSearch(Optimizer):
 
 
 @final
-class SobolSearch(Optimizer):
+class SobolSearch(BatchOfSamples, Optimizer):
     """Scrambled Sobol sequence (torch.quasirandom.SobolEngine, scrambled with ``seed``).
 
     The first point is the first point of the scrambled sequence (not the centre), so two seeds
@@ -75,22 +66,12 @@ class SobolSearch(Optimizer):
                  max_evals: int | None = None) -> None:
         """``batch_size``: points per ask; ``max_evals``: done after this many (None: never)."""
         super().__init__(problem, seed, {"batch_size": batch_size, "max_evals": max_evals})
-        self._q = int(batch_size)
         self._engine = torch.quasirandom.SobolEngine(self.dim, scramble=True, seed=self.seed)
         self._n_drawn = 0
 
-    @property
-    def batch_size(self) -> int:
-        return self._q
-
-    @property
-    def done(self) -> bool:
-        limit = self.settings["max_evals"]
-        return limit is not None and self.n_told >= limit
-
     def _ask(self) -> torch.Tensor:
-        u = self._engine.draw(self._q, dtype=torch.float64)
-        self._n_drawn += self._q
+        u = self._engine.draw(self.batch_size, dtype=torch.float64)
+        self._n_drawn += self.batch_size
         return self.problem.from_unit(u)
 
     def _tell(self, points: torch.Tensor, evaluations: list) -> None:
