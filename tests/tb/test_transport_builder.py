@@ -309,20 +309,18 @@ def test_batched_potential_matches_single_builds():
     assert (T[0] - T[1]).abs().max() > 1e-3
 
 
-def test_leads_interacting_directly_are_rejected_or_exact():
+def test_leads_interacting_directly_are_rejected():
+    """A one-cell chain device with third neighbours: the two leads are 2 a_cc apart and would couple
+    directly, which a two-terminal Device cannot hold (silently dropping it gave T = 0.990)."""
     model = tables.graphene_pz("TNN_Reich2002")
     dev, left, right = transport.wire(builders.chain(ACC, "C"), 1)
-    e = torch.tensor([-1.5, 0.3, 1.2, 2.5], dtype=F64)
-    try:
-        system = transport.two_terminal(model, dev, left, right)
-    except ValueError:
-        return
-    torch.testing.assert_close(solve(system.device, e).transmission(), torch.ones(4, dtype=F64), rtol=0, atol=1e-8)
+    with pytest.raises(ValueError, match="leads interact directly"):
+        transport.two_terminal(model, dev, left, right)
 
 
 def test_short_device_without_lead_lead_coupling_is_exact():
-    """Two device cells separate the leads of the same chain: T = 1 exactly (the xfail above is about the
-    one-cell device only)."""
+    """Two device cells separate the leads of the same chain: T = 1 exactly (only the one-cell device is
+    rejected)."""
     model = tables.graphene_pz("TNN_Reich2002")
     dev, left, right = transport.wire(builders.chain(ACC, "C"), 2)
     e = torch.tensor([-1.5, 0.3, 1.2, 2.5], dtype=F64)
