@@ -32,6 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from timing import cpu_model, cpu_seconds, git_commit, usable_cores
+
 REPO = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
 
@@ -88,37 +90,15 @@ def busy_quadratic(repeats: int = REPEATS):
 
 
 def hardware() -> dict:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     import torch
 
     try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count()
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                                text=True).stdout.strip()
-    except OSError:
+        commit = git_commit(str(REPO)) or ""
+    except (OSError, subprocess.SubprocessError):
         commit = "?"
-    return {"cpu": cpu, "cores": cores, "python": platform.python_version(), "torch": torch.__version__,
-            "torch_threads_default": torch.get_num_threads(), "platform": platform.platform(), "commit": commit,
-            "loadavg": os.getloadavg()}
-
-
-def _busy_jiffies() -> tuple[int, int] | None:
-    try:
-        fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    except OSError:
-        return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-    return sum(fields[:8]) - idle, sum(fields[:8])
+    return {"cpu": cpu_model(), "cores": usable_cores(), "python": platform.python_version(),
+            "torch": torch.__version__, "torch_threads_default": torch.get_num_threads(),
+            "platform": platform.platform(), "commit": commit, "loadavg": os.getloadavg()}
 
 
 def _session_cpu(session: int, seen: dict[int, float]) -> None:
@@ -140,7 +120,7 @@ def run_once(spec: Path, workers: int, threads: int | None) -> dict:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(HERE)])}
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
-    before_stat = _busy_jiffies()
+    before_stat = cpu_seconds()
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "invdesign.cli", "run", str(spec), "--out", str(out),
                              "--workers", str(workers), "--quiet", "--no-report"], cwd=REPO, env=env,
@@ -150,16 +130,15 @@ def run_once(spec: Path, workers: int, threads: int | None) -> dict:
         _session_cpu(proc.pid, seen)
         time.sleep(0.2)
     wall = time.perf_counter() - start
-    after_stat = _busy_jiffies()
+    after_stat = cpu_seconds()
     _, err = proc.communicate()
     if proc.returncode != 0:
         raise SystemExit(f"campaign failed (workers={workers}):\n{err}")
     own_cpu = sum(seen.values())
     others = None
     if before_stat and after_stat:
-        tick = os.sysconf("SC_CLK_TCK")
-        busy = (after_stat[0] - before_stat[0]) / tick
-        total = (after_stat[1] - before_stat[1]) / tick
+        busy = after_stat[0] - before_stat[0]
+        total = after_stat[1] - before_stat[1]
         others = max(0.0, busy - own_cpu) / total if total > 0 else None
     import csv
 

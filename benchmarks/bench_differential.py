@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import pathlib
-import platform
 import statistics
 import time
 
@@ -23,6 +22,7 @@ import torch
 
 from invdesign.negf import current, differential_conductance, seebeck, solve
 from invdesign.tb import armchair_ribbon, tables, two_terminal, wire
+from timing import cpu_model
 
 TEMPERATURE_K = 300.0
 N_ENERGIES = 400
@@ -89,7 +89,7 @@ def run(out: pathlib.Path, repeats: int) -> str:
         rows.append((n, t_fwd, t_ad, fd, t_gad, g_fd))
     lines = [
         "# AD-NEGF application 1: differential quantities (measured here)", "",
-        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch "
+        f"Machine: {cpu_model()}, {os.cpu_count()} cores, torch "
         f"{torch.__version__}, {torch.get_num_threads()} threads. Medians of {repeats} repeats.",
         f"7-AGNR, TNN_Reich2002 (3rd neighbours + overlap), on-site disorder +-{DISORDER_EV} eV, T = "
         f"{TEMPERATURE_K:g} K; Seebeck at {N_ENERGIES} energies in {E_WINDOW} eV; dI/dV at biases {BIASES} V "

@@ -26,7 +26,6 @@ import argparse
 import dataclasses
 import json
 import os
-import platform
 import statistics
 import time
 
@@ -34,6 +33,7 @@ import torch
 
 from invdesign.scf import bias_point
 from invdesign.scf.examples import chain_fet, default_fet
+from timing import cpu_model
 
 VG, VD = 0.2, 0.1
 
@@ -74,7 +74,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     fet, cell, profile = _device(args.quick)
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, OMP_NUM_THREADS="
-          f"{os.environ.get('OMP_NUM_THREADS')}, cpu '{platform.processor() or platform.machine()}', "
+          f"{os.environ.get('OMP_NUM_THREADS')}, cpu '{cpu_model()}', "
           f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}")
     print(f"device: {fet.channel.num_orbitals} orbitals in {len(fet.channel.slice_sizes)} slices, "
           f"{len(profile)} doping parameters")
@@ -107,7 +107,7 @@ def main() -> None:
         "gradient_over_forward": statistics.median(ratio), "iterations": runs[0]["iterations"],
         "adjoint_gmres_iterations": runs[0]["adjoint_iterations"], "current_A": runs[0]["current_A"],
         "fd_check_cell": k, "grad_ad": ad, "grad_fd": fd, "fd_relative_difference": abs(ad - fd) / abs(fd),
-        "threads": torch.get_num_threads(), "processor": platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(), "processor": cpu_model(),
     }
     print(f"forward  (SCF + current): {fmt(fwd)} s, {runs[0]['iterations']} NEGF charge evaluations")
     print(f"gradient (implicit, 50 cells): {fmt(grd)} s, {runs[0]['adjoint_iterations']} adjoint GMRES iterations")

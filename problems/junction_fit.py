@@ -4,8 +4,9 @@ Setup (arXiv 2202.05098, section 4): graphene nano-junctions, nearest-neighbour 
 *target* is T(E) of a 7-4 armchair junction on ``N_ENERGIES`` energies in ``(-5, 5)`` eV. The *model*
 is a 5-2 junction whose Hamiltonian is free: every element of every device block (one block per unit
 cell, symmetric), of every inter-cell coupling, and of both leads (``h00`` symmetric, ``h01``, and the
-lead-device coupling), started from the physical 5-2 values. About ``10^4`` real parameters with the
-default lengths. Loss: mean squared error of T on a minibatch of ``BATCH`` energies (minibatch Adam in
+lead-device coupling), started from the physical 5-2 values, each within +-``BOX_EV`` of it (a box
+the gradient method never reaches, there so that sampling baselines have a space to sample). About
+``10^4`` real parameters with the default lengths. Loss: mean squared error of T on a minibatch of ``BATCH`` energies (minibatch Adam in
 the paper: batches of 64, learning rate 1e-3).
 
 The minibatch is drawn from a generator seeded by a hash of the evaluated point, so the problem keeps
@@ -15,6 +16,7 @@ no state: the same point always sees the same energies, and a resumed campaign r
 from __future__ import annotations
 
 import hashlib
+import math
 from typing import final
 
 import torch
@@ -36,6 +38,7 @@ TARGET = (7, 4)
 MODEL = (5, 2)
 CELLS = (60, 30)  # unit cells of the wide and of the narrow ribbon: ~10^4 parameters for 5-2
 ETA_EV = 0.0
+BOX_EV = 1.0  # every element within +-1 eV of its physical 5-2 value: the box random search samples
 
 
 def junction_transmission(widths: tuple[int, int], cells: tuple[int, int], energies: torch.Tensor) -> torch.Tensor:
@@ -123,7 +126,7 @@ class JunctionFit(Problem):
 
     def __init__(self, target: tuple[int, int] = TARGET, model: tuple[int, int] = MODEL,
                  cells: tuple[int, int] = CELLS, n_energies: int = N_ENERGIES, batch: int = BATCH,
-                 e_min: float = E_MIN_EV, e_max: float = E_MAX_EV, eta: float = ETA_EV):
+                 e_min: float = E_MIN_EV, e_max: float = E_MAX_EV, eta: float = ETA_EV, box_ev: float = BOX_EV):
         self.widths, self.cells, self.batch, self.eta = tuple(model), tuple(cells), int(batch), float(eta)
         # energies strictly inside (e_min, e_max), off the grid's ends
         self.energies = torch.linspace(e_min, e_max, n_energies + 2, dtype=DTYPE)[1:-1]
@@ -131,7 +134,8 @@ class JunctionFit(Problem):
         mats, shapes = physical_matrices(self.widths, self.cells)
         self.layout = _Layout(shapes)
         init = self.layout.pack(mats)
-        self.space = ParameterSpace([Block("h", (self.layout.size,), init=init)])
+        self.space = ParameterSpace([Block("h", (self.layout.size,), lower=init - box_ev, upper=init + box_ev,
+                                           init=init)])
         self.objective = MinibatchMSE()
 
     def minibatch(self, x: torch.Tensor) -> torch.Tensor:
@@ -184,9 +188,92 @@ class JunctionFit(Problem):
         return [out / "transmission.png"]
 
 
+def full_loss_curves(campaign_dir, levels: int = 10) -> list[dict]:
+    """Full-grid MSE along every run of a junction-fit campaign (the report's values are minibatch MSEs).
+
+    At ``levels`` evenly spaced fractions of each run's cost, and at its end, the design is evaluated
+    on all energies: for a gradient method its latest iterate with a stored point (compact histories
+    keep every ``COMPACT_X_EVERY``-th point), for a gradient-free one its best point so far (stored
+    on every new best). Returns rows ``{run_id, optimizer, cost, evaluations, full_mse}``.
+    """
+    from invdesign.campaign.records import num
+    from invdesign.campaign.spec import Unit
+    from invdesign.campaign.storage import HISTORY_FILE, load_campaign, read_history, run_dir
+    from invdesign.optimizers import OPTIMIZERS
+
+    rows, problems = [], {}
+    for unit in map(Unit.from_dict, load_campaign(campaign_dir)["units"]):
+        key = repr(sorted(unit.problem_settings.items()))
+        if key not in problems:
+            problems[key] = junction_fit(**unit.problem_settings)
+        problem = problems[key]
+        records, _ = read_history(run_dir(campaign_dir, unit.run_id) / HISTORY_FILE)
+        if not records:
+            continue
+        costs = torch.cumsum(torch.tensor([num(r.get("cost", 1.0)) for r in records]), 0)
+        iterate = OPTIMIZERS[unit.optimizer_name].uses_gradient
+        best, latest, marks = math.inf, None, []
+        for i, rec in enumerate(records):  # design known after each line: (line index, x)
+            value = num(rec["value"])
+            if "x" in rec and (iterate or (not rec.get("failed") and value < best)):
+                latest = (i, rec["x"])
+            if not rec.get("failed") and value < best:
+                best = value
+            marks.append(latest)
+        targets = [float(costs[-1]) * k / levels for k in range(levels + 1)]
+        done = set()
+        for target in targets:
+            i = min(int(torch.searchsorted(costs, torch.tensor(target, dtype=costs.dtype))), len(records) - 1)
+            if marks[i] is None or marks[i][0] in done:
+                continue
+            j, x = marks[i]
+            done.add(j)
+            rows.append({"run_id": unit.run_id, "optimizer": unit.optimizer, "cost": float(costs[j]),
+                         "evaluations": j + 1, "full_mse": problem.full_loss(torch.tensor(x, dtype=DTYPE))})
+    return rows
+
+
+def write_full_loss_curves(campaign_dir, levels: int = 10) -> list:
+    """``full_loss.csv``, ``full_loss.md`` and ``figures/full_loss.png`` in the campaign directory."""
+    import csv
+    import pathlib
+
+    from matplotlib.figure import Figure
+
+    out = pathlib.Path(campaign_dir)
+    rows = full_loss_curves(out, levels)
+    with open(out / "full_loss.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    ax = Figure(figsize=(7, 4)).add_subplot()
+    runs = sorted({r["run_id"]: r["optimizer"] for r in rows}.items())
+    lines = ["| optimizer | evaluations | cost | full-grid MSE at start | at the end |", "|---|---|---|---|---|"]
+    for run_id, name in runs:
+        mine = [r for r in rows if r["run_id"] == run_id]
+        ax.plot([r["cost"] for r in mine], [r["full_mse"] for r in mine], "o-", ms=3, label=name)
+        lines.append(f"| {name} | {mine[-1]['evaluations']} | {mine[-1]['cost']:.0f} | {mine[0]['full_mse']:.4f} | "
+                     f"{mine[-1]['full_mse']:.4f} |")
+    ax.set_xlabel("cost (forward-equivalent simulations)")
+    ax.set_ylabel("MSE of T(E) on all energies")
+    ax.set_title("junction fit: full-grid loss of each run's design")
+    ax.legend()
+    (out / "figures").mkdir(exist_ok=True)
+    ax.figure.savefig(out / "figures" / "full_loss.png", dpi=120, bbox_inches="tight")
+    (out / "full_loss.md").write_text("\n".join(lines) + "\n")
+    return [out / "full_loss.csv", out / "full_loss.md", out / "figures" / "full_loss.png"]
+
+
 def junction_fit(**settings) -> JunctionFit:
     """AD-NEGF app. 2: ~1e4 Hamiltonian elements of a 5-2 junction fitted to a 7-4 junction's T(E)."""
     return JunctionFit(**settings)
 
 
 PROBLEMS["paper/junction_fit"] = junction_fit
+
+
+if __name__ == "__main__":  # python -m problems.junction_fit results/paper_junction_fit
+    import sys
+
+    for path in write_full_loss_curves(sys.argv[1]):
+        print(path)

@@ -30,6 +30,7 @@ from invdesign.campaign.spec import CampaignSpec, SpecError, Unit, load_spec
 from invdesign.campaign.storage import (
     CAMPAIGN_FILE,
     FORMAT,
+    GRAD_COSTS_DIR,
     LEASE_FILE,
     LOG_FILE,
     RUNS_DIR,
@@ -94,7 +95,7 @@ def prepare_directory(spec: CampaignSpec, out: str | os.PathLike, spec_path: Pat
             raise SpecError([("", f"{out} already holds a different campaign ({old.get('spec', {}).get('name')!r}); "
                                   f"choose another --out, or continue it with `invdesign resume {out}`")])
         return out
-    if out.exists() and any(p.name != RUNS_DIR and not p.name.startswith(f".{CAMPAIGN_FILE}.tmp.")
+    if out.exists() and any(p.name not in (RUNS_DIR, GRAD_COSTS_DIR) and not p.name.startswith(f".{CAMPAIGN_FILE}.tmp.")
                             for p in out.iterdir()):
         raise SpecError([("", f"{out} exists, is not empty and is not a campaign directory; choose another --out")])
     out.mkdir(parents=True, exist_ok=True)

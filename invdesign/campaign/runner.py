@@ -20,8 +20,14 @@ batch fits in ``max_evals`` and ``max_cost`` (``driver.next_step_cost``); ``max_
 between rounds against the run's accumulated active time (time before a kill since the last record is
 not counted). Recorded but untold evaluations are always told, even past the time budget.
 
-``grad_cost_factor`` is recorded in ``settings.json`` on the first start and reused on resume, so cost
-accounting never changes halfway even for problems that measure it.
+``grad_cost_factor`` is measured once per problem of the campaign (the first run to need it writes
+``grad_costs/<problem>.json``; the others read it) and recorded in ``settings.json`` on a run's first
+start, reused on resume: every optimizer of a problem is charged alike, and cost accounting never
+changes halfway, even for problems that measure it.
+
+High-dimensional problems get compact history lines (``storage`` docstring: no gradients, the point
+as a digest). Replaying such a line to a gradient method re-evaluates its point (at most one round
+of work, checked against the recorded value); a gradient-free method gets the recorded line as is.
 
 Points are evaluated one at a time (``problem.evaluate_one``) and each is on disk before the next
 starts, so a kill loses at most the evaluation in progress, even inside a large batch.
@@ -38,24 +44,31 @@ from typing import Any
 
 from invdesign.campaign import registry
 from invdesign.campaign.lease import DEFAULT_TTL_S, Lease, LeaseLost
-from invdesign.campaign.records import best_index, num
+from invdesign.campaign.records import best_index, num, rank_key
 from invdesign.campaign.spec import Unit
 from invdesign.campaign.storage import (
     CHECKPOINT_FILE,
+    COMPACT_X_EVERY,
     COMPLETED_FILE,
     ERROR_FILE,
     FORMAT,
+    FULL_HISTORY_MAX_DIM,
+    GRAD_COSTS_DIR,
     HISTORY_FILE,
     SETTINGS_FILE,
     HistoryWriter,
     StorageError,
     atomic_write_json,
     atomic_write_text,
+    compact_record,
+    create_json,
+    point_digest,
     read_completed,
     read_history,
     read_json,
     remove_temporaries,
     run_dir,
+    sanitize,
 )
 
 
@@ -210,7 +223,7 @@ class Run:
             specs = problem.constraint_specs
             info = {
                 "name": getattr(problem, "name", u.problem_name), "description": getattr(problem, "description", ""),
-                "dim": int(problem.dim), "grad_cost_factor": float(problem.grad_cost_factor),
+                "dim": int(problem.dim), "grad_cost_factor": self._shared_grad_cost_factor(problem),
                 "optimum_value": problem.optimum_value, "tolerance": problem.tolerance,
                 "constraints": [{"name": s.name, "kind": s.kind, "tol": float(s.tol)} for s in specs],
                 "parameter_names": list(problem.space.names()) if hasattr(problem, "space") else None,
@@ -221,9 +234,21 @@ class Run:
         self.specs = info["constraints"]
         return problem
 
+    def _shared_grad_cost_factor(self, problem: Any) -> float:
+        """The campaign's factor for this problem: measured here if no other run has measured it yet."""
+        path = self.dir.parent.parent / GRAD_COSTS_DIR / f"{sanitize(self.unit.problem)}.json"
+        known = read_json(path)
+        if known is None:
+            factor = float(problem.grad_cost_factor)
+            self.check_lease()
+            if create_json(path, {"grad_cost_factor": factor, "measured_by": self.unit.run_id}):
+                return factor
+            known = read_json(path)  # another run measured it meanwhile: theirs counts for all
+        problem.grad_cost_factor = float(known["grad_cost_factor"])
+        return problem.grad_cost_factor
+
     def _loop(self, settings: dict[str, Any]) -> str:
         from invdesign.optimizers import make_optimizer
-        from invdesign.problem import Evaluation
 
         u = self.unit
         problem = self._problem(settings)
@@ -257,6 +282,9 @@ class Run:
         self._t0 = time.perf_counter()
         self.records = records[:self.n]
         replay = records[self.n:]
+        compact = int(problem.dim) > FULL_HISTORY_MAX_DIM
+        best = best_index(records, self.specs)  # replayed lines included: they precede every new line
+        best_key = rank_key(records[best], self.specs) if best is not None else (2, 0.0)
         writer = HistoryWriter(self.dir / HISTORY_FILE, valid_length)
         try:
             while True:
@@ -271,12 +299,16 @@ class Run:
                 for slot, z in enumerate(points):
                     if replay:
                         rec = replay.pop(0)
-                        self._check_replay(rec, slot, z)
-                        evaluation = Evaluation.from_dict(rec)
+                        evaluation = self._replayed(rec, slot, z, problem, need_grad)
                     else:
                         evaluation = problem.evaluate_one(z, need_grad=need_grad)
                         rec = {**evaluation.to_dict(), "step": self.step, "slot": slot, "n": self.n + slot,
                                "elapsed_s": self.elapsed()}
+                        key = rank_key(rec, self.specs)
+                        new_best = key[0] < 2 and key < best_key
+                        best_key = key if new_best else best_key
+                        if compact:
+                            rec = compact_record(rec, keep_x=new_best or rec["n"] % COMPACT_X_EVERY == 0)
                         self.check_lease()
                         writer.append(rec)
                     evaluations.append(evaluation)
@@ -291,10 +323,33 @@ class Run:
             writer.close()
         return reason
 
+    def _replayed(self, rec: dict[str, Any], slot: int, z: Any, problem: Any, need_grad: bool) -> Any:
+        """The evaluation a history line records (re-evaluated when a compact line lacks the gradient)."""
+        from invdesign.problem import Evaluation
+
+        self._check_replay(rec, slot, z)
+        if "x_sha256" not in rec:
+            return Evaluation.from_dict(rec)
+        if not need_grad:
+            return Evaluation.from_dict({**rec, "x": [float(v) for v in z.tolist()]})
+        fresh = problem.evaluate_one(z, need_grad=True)
+        recorded = num(rec.get("value"))
+        if not (fresh.value == recorded or abs(fresh.value - recorded) <= 1e-9 * max(1.0, abs(recorded))):
+            raise ResumeMismatch(
+                f"{self.dir}: resuming, evaluation n={rec.get('n')} was re-evaluated for its gradient (compact "
+                f"history) and gave {fresh.value!r}, the history records {recorded!r}: the problem is not "
+                "deterministic, or its code changed. The history is kept as it is.")
+        return fresh
+
     def _check_replay(self, rec: dict[str, Any], slot: int, z: Any) -> None:
         asked = [float(v) for v in z.tolist()]
-        recorded = [num(v) for v in rec.get("x", [])]
-        if rec.get("step") != self.step or rec.get("slot") != slot or recorded != asked:
+        if "x_sha256" in rec:  # compact line: the digest identifies the point exactly
+            same = rec["x_sha256"] == point_digest(asked)
+            recorded = [num(v) for v in rec["x"]] if "x" in rec else []
+        else:
+            recorded = [num(v) for v in rec.get("x", [])]
+            same = recorded == asked
+        if rec.get("step") != self.step or rec.get("slot") != slot or not same:
             gap = max((abs(a - b) for a, b in zip(asked, recorded)), default=math.inf) \
                 if len(asked) == len(recorded) else math.inf
             raise ResumeMismatch(

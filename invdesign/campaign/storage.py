@@ -9,13 +9,20 @@ Campaign directory::
       summary.csv         one row per run (``summary.py``)
       report.md, figures/ the report (``invdesign.report``)
       runs/<run_id>/      one directory per unit (problem, optimizer, seed)
+      grad_costs/<problem>.json   {"grad_cost_factor", "measured_by"}: measured once per problem by the
+                          first run that needs it, so every run of a problem counts cost alike
 
 Run directory::
 
     settings.json    {"format", "unit": Unit.to_dict(), "problem_info": {...}, "optimizer_info": {...}}
     history.jsonl    one evaluation per line: Evaluation.to_dict() plus "step" (0-based ask/tell round),
                      "slot" (row in that round's batch), "n" (0-based evaluation index in the run) and
-                     "elapsed_s" (run time when it was recorded); append-only, fsync'ed per line
+                     "elapsed_s" (run time when it was recorded); append-only, fsync'ed per line.
+                     Problems with more than ``FULL_HISTORY_MAX_DIM`` coordinates get *compact* lines
+                     (a 10^4-dimensional point and gradient are ~400 KB of JSON per line): no "grad"
+                     nor "constraint_grads", and "x" only on every ``COMPACT_X_EVERY``-th line and on
+                     each line that is the run's new best (so ``best_x`` and a sparse trajectory are
+                     kept); every line carries "x_sha256" (``point_digest``)
     checkpoint.json  {"step": rounds told, "n_evals", "cost", "elapsed_s", "optimizer": state_dict()},
                      atomically replaced after every round (with the next round's pending batch)
     completed        JSON: status ("completed" or "error"), stop_reason, best_value, best_feasible,
@@ -34,8 +41,10 @@ This module imports only the standard library: the report reads campaigns throug
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import struct
 import re
 import secrets
 from pathlib import Path
@@ -43,6 +52,7 @@ from typing import Any
 
 FORMAT = 1
 RUNS_DIR = "runs"
+GRAD_COSTS_DIR = "grad_costs"
 CAMPAIGN_FILE = "campaign.json"
 SPEC_COPY = "spec.toml"
 LOG_FILE = "campaign.log"
@@ -53,12 +63,28 @@ CHECKPOINT_FILE = "checkpoint.json"
 COMPLETED_FILE = "completed"
 ERROR_FILE = "error.txt"
 LEASE_FILE = "lease.json"
+FULL_HISTORY_MAX_DIM = 1000
+COMPACT_X_EVERY = 100
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 class StorageError(RuntimeError):
     """A campaign or run directory is not in the expected state (corrupt file, foreign run...)."""
+
+
+def point_digest(x: list[float]) -> str:
+    """SHA-256 (hex) of a point's float64 values: identifies a point on compact history lines."""
+    return hashlib.sha256(struct.pack(f"<{len(x)}d", *x)).hexdigest()
+
+
+def compact_record(rec: dict[str, Any], keep_x: bool) -> dict[str, Any]:
+    """The compact history line of ``rec`` (module docstring): digest instead of ``x``, no gradients."""
+    out = {k: v for k, v in rec.items() if k not in ("grad", "constraint_grads", "x")}
+    out["x_sha256"] = point_digest([float(v) for v in rec["x"]])
+    if keep_x:
+        out["x"] = rec["x"]
+    return out
 
 
 def sanitize(name: str) -> str:
@@ -121,6 +147,25 @@ def atomic_write_json(path: str | os.PathLike, data: Any, compact: bool = False,
     text = json.dumps(data, allow_nan=False, separators=(",", ":")) if compact \
         else json.dumps(data, allow_nan=False, indent=1)
     atomic_write_text(path, text + "\n", sync_dir=sync_dir)
+
+
+def create_json(path: str | os.PathLike, data: Any) -> bool:
+    """Write ``data`` to ``path`` only if no file is there (atomic: readers never see a partial file).
+
+    Returns False, leaving the existing file, when another writer got there first.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.{os.getpid()}.{secrets.token_hex(4)}")
+    atomic_write_text(tmp, json.dumps(data, allow_nan=False), sync_dir=False)
+    try:
+        os.link(tmp, path)  # fails if path exists, unlike os.replace
+    except FileExistsError:
+        return False
+    finally:
+        tmp.unlink(missing_ok=True)
+    fsync_dir(path.parent)
+    return True
 
 
 def read_json(path: str | os.PathLike, default: Any = None) -> Any:

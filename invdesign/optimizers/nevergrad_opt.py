@@ -53,6 +53,8 @@ from invdesign.optimizers.base import (
     usable,
 )
 
+ARCHIVE_BYTES = 4 * 2**20  # nevergrad's archive of evaluated points is capped at about this much
+
 
 @final
 class Nevergrad(Optimizer):
@@ -95,11 +97,25 @@ class Nevergrad(Optimizer):
         self._numpy_state = np.random.RandomState(self.seed + 1).get_state()
         with self._own_numpy_stream():
             self._ng = factory(parametrization=parametrization, budget=budget, num_workers=self._q)
+        self._cap_archive()
         if isinstance(self._ng, RecastOptimizer):
             raise ValueError(f"nevergrad {optimizer} runs a callback library in a thread, which "
                              "cannot be checkpointed; use scipy_lbfgsb or scipy_slsqp instead")
         self._candidates: list[Any] = []
         self._worst = -math.inf
+
+    def _cap_archive(self) -> None:
+        """Bound nevergrad's archive to ``ARCHIVE_BYTES`` of points.
+
+        Its default keeps up to 1000 points (each stored twice): 160 MB at 10^4 dimensions, pickled
+        into every checkpoint. Small problems keep nevergrad's default.
+        """
+        from nevergrad.optimization.utils import Pruning
+
+        pruning = getattr(self._ng, "pruning", None)
+        cap = max(12, ARCHIVE_BYTES // (16 * self.dim))
+        if isinstance(pruning, Pruning) and cap < pruning.max_len:
+            self._ng.pruning = Pruning(min_len=max(4, cap // 3), max_len=cap)
 
     @property
     def batch_size(self) -> int:

@@ -199,3 +199,37 @@ def test_evaluation_json_round_trip_with_non_finite_numbers():
     assert math.copysign(1.0, back.constraint_grads[1][1]) == -1.0
     plain = Evaluation(x=[1.0], value=2.0)
     assert Evaluation.from_dict(json.loads(json.dumps(plain.to_dict()))) == plain
+
+
+def test_grad_cost_factor_counts_cpu_time_not_waiting():
+    """The factor is a CPU-time ratio: a forward pass that waits (I/O, a loaded machine) does not
+    dilute it. Forward: 10 ms of CPU + 40 ms asleep; the backward adds 20 ms of CPU: factor 3."""
+    import time as _time
+
+    def burn(seconds):
+        end = _time.process_time() + seconds
+        while _time.process_time() < end:
+            pass
+
+    class SlowBackward(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.clone()
+
+        @staticmethod
+        def backward(ctx, g):
+            burn(0.02)
+            return g
+
+    class Waiting(Problem):
+        name = "waiting"
+        space = ParameterSpace([Block("x", (3,), lower=-1.0, upper=1.0)])
+        objective = TargetCurve(torch.zeros(3, dtype=D))
+
+        def simulate(self, params):
+            burn(0.01)
+            _time.sleep(0.04)
+            return SlowBackward.apply(params["x"])
+
+    factor = Waiting().measure_grad_cost_factor()
+    assert 2.2 < factor < 4.0, factor  # wall time would give ~1.4

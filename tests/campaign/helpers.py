@@ -14,6 +14,7 @@ from pathlib import Path
 
 from invdesign.campaign.storage import HISTORY_FILE, read_history
 from invdesign.campaign.summary import COMPARED, read_summary
+from invdesign.problem import Problem
 from invdesign.testing.toy_problems import Quadratic
 
 REPO = Path(__file__).resolve().parents[2]
@@ -139,3 +140,19 @@ class _WithDesignPlot(Quadratic):
 def with_design_plot():
     """Quadratic with a plot_design hook."""
     return _WithDesignPlot()
+
+
+class _MeasuredQuadratic(Quadratic):
+    """The toy quadratic without a declared grad_cost_factor: the campaign has to measure it."""
+
+    @property
+    def grad_cost_factor(self):
+        return Problem.grad_cost_factor.fget(self)
+
+    @grad_cost_factor.setter
+    def grad_cost_factor(self, value):
+        Problem.grad_cost_factor.fset(self, value)
+
+
+def measured_quadratic():
+    return _MeasuredQuadratic()

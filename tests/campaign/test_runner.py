@@ -81,8 +81,64 @@ def test_crash_at_every_write_resumes_exactly(tmp_path, monkeypatch, problem, op
     """A kill leaves the files as they are after some number of writes (or in the middle of a history
     line): crash before each write in turn (the state after write k is the state before write k + 1),
     after the last one, and in the middle of each history line; resume; compare with a clean run."""
-    monkeypatch.setattr(os, "fsync", lambda fd: None)  # a killed process loses nothing fsync would keep
+    crash_everywhere_and_resume(tmp_path, monkeypatch, unit_of(problem, optimizer, settings, budget))
+
+
+COMPACT_UNITS = [
+    ("toy/quadratic", "adam", {"steps": 7}, {"max_cost": 100}),
+    ("toy/constrained", "lbfgs", {}, {"max_cost": 30}),
+    ("toy/constrained", "random", {"batch_size": 3}, {"max_evals": 12}),
+]
+
+
+@pytest.mark.parametrize("problem,optimizer,settings,budget", COMPACT_UNITS, ids=[u[1] for u in COMPACT_UNITS])
+def test_compact_history_resumes_exactly_and_keeps_the_best_point(tmp_path, monkeypatch, problem, optimizer,
+                                                                  settings, budget):
+    """High-dimensional problems write compact lines (digest, no gradient, x only on new bests and every
+    k-th line): the run ends exactly as with full lines, resumes exactly after a crash anywhere (a
+    gradient method re-evaluates the replayed point), and the completion marker has the best point."""
     unit = unit_of(problem, optimizer, settings, budget)
+    run_unit(tmp_path / "full", unit)
+    full, full_done = run_state_without_times(tmp_path / "full", unit)
+    monkeypatch.setattr(runner_mod, "FULL_HISTORY_MAX_DIM", 1)
+    monkeypatch.setattr(runner_mod, "COMPACT_X_EVERY", 3)
+    compact, done = crash_everywhere_and_resume(tmp_path / "compact", monkeypatch, unit)
+    assert done == full_done and done["best_x"] is not None
+    assert len(compact) == len(full)
+    specs = read_json(run_dir(tmp_path / "full", unit.run_id) / "settings.json")["problem_info"]["constraints"]
+    best = None
+    for f, c in zip(full, compact):
+        assert "grad" not in c and "constraint_grads" not in c and len(c["x_sha256"]) == 64
+        assert {k: v for k, v in c.items() if k not in ("x", "x_sha256")} == \
+            {k: v for k, v in f.items() if k not in ("x", "grad", "constraint_grads")}
+        improves = not f["failed"] and (best is None or runner_mod.rank_key(f, specs) < runner_mod.rank_key(best, specs))
+        best = f if improves else best
+        assert ("x" in c) == (improves or f["n"] % 3 == 0) and c.get("x", f["x"]) == f["x"]
+
+
+def test_compact_replay_of_a_changed_problem_is_an_error(tmp_path, monkeypatch):
+    """A compact line replayed to a gradient method is re-evaluated: a different value is a mismatch."""
+    monkeypatch.setattr(runner_mod, "FULL_HISTORY_MAX_DIM", 1)
+    unit = unit_of("toy/quadratic", "adam", {"steps": 4}, {"max_cost": 100})
+    with monkeypatch.context() as m:
+        WriteCrasher(m, at=4, mode="after")  # settings, checkpoint, line 0, checkpoint, ... line 1 written
+        with pytest.raises(Crash):
+            run_unit(tmp_path, unit)
+    rdir = run_dir(tmp_path, unit.run_id)
+    records, _ = read_history(rdir / HISTORY_FILE)
+    assert records and "grad" not in records[-1]
+    lines = (rdir / HISTORY_FILE).read_text().splitlines()
+    last = json.loads(lines[-1])
+    last["value"] = last["value"] + 1.0  # as if the problem had changed since
+    (rdir / HISTORY_FILE).write_text("\n".join(lines[:-1] + [json.dumps(last)]) + "\n")
+    result = run_unit(tmp_path, unit)
+    assert result["status"] == "error"
+    assert "re-evaluated" in (rdir / "error.txt").read_text()
+
+
+def crash_everywhere_and_resume(tmp_path, monkeypatch, unit):
+    """Crash at every write of ``unit`` in turn, resume, compare with a clean run; returns its state."""
+    monkeypatch.setattr(os, "fsync", lambda fd: None)  # a killed process loses nothing fsync would keep
     with monkeypatch.context() as m:
         counter = WriteCrasher(m)
         run_unit(tmp_path / "clean", unit)
@@ -100,6 +156,7 @@ def test_crash_at_every_write_resumes_exactly(tmp_path, monkeypatch, problem, op
         result = run_unit(directory, unit)  # resume, no crash
         assert result["status"] == "completed", (k, mode, result)
         assert run_state_without_times(directory, unit) == expected, (k, mode)
+    return expected
 
 
 def test_campaign_run_equals_driver_minimize(tmp_path):
@@ -252,3 +309,24 @@ def test_bad_start_is_a_spec_error():
 
     with pytest.raises(SpecError, match=r"problems\[0\]\.start"):
         CampaignSpec.from_dict(small_spec(problems=[{"name": "toy/quadratic", "start": "middle"}]))
+
+
+def test_every_run_of_a_problem_is_charged_the_same_measured_grad_cost(tmp_path):
+    """The factor is measured once per problem (grad_costs/<problem>.json) and every run uses it; a
+    factor already on file is what all runs use."""
+    spec = CampaignSpec.from_dict({
+        "seeds": [0, 1], "budget": {"max_cost": 12},
+        "problems": [{"name": "tests.campaign.helpers:measured_quadratic", "label": "mq"}],
+        "optimizers": ["lbfgs", {"name": "adam", "settings": {"steps": 3}}, "random"]})
+    run_campaign(spec, tmp_path / "a", progress=False)
+    factors = {json.loads((d / "settings.json").read_text())["problem_info"]["grad_cost_factor"]
+               for d in (tmp_path / "a" / "runs").iterdir()}
+    on_file = json.loads((tmp_path / "a" / "grad_costs" / "mq.json").read_text())
+    assert factors == {on_file["grad_cost_factor"]} and on_file["grad_cost_factor"] >= 1.0
+
+    (tmp_path / "b" / "grad_costs").mkdir(parents=True)
+    (tmp_path / "b" / "grad_costs" / "mq.json").write_text(json.dumps({"grad_cost_factor": 7.0}))
+    run_campaign(spec, tmp_path / "b", progress=False)
+    for d in (tmp_path / "b" / "runs").iterdir():
+        records, _ = read_history(d / HISTORY_FILE)
+        assert all(r["cost"] == (7.0 if r["grad"] is not None else 1.0) for r in records)

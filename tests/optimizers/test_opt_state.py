@@ -133,3 +133,22 @@ def test_survives_nothing_but_failures(config: str):
     assert result.best is None
     assert all(e.failed for e in result.history)
     json.dumps(optimizer.state_dict(), allow_nan=False)
+
+
+@pytest.mark.parametrize("optimizer", ["OnePlusOne", "TwoPointsDE"])
+def test_nevergrad_archive_is_capped_for_high_dimensional_problems(optimizer):
+    """nevergrad keeps up to 1000 evaluated points by default (pickled into every checkpoint): at
+    10^4 dimensions the adapter caps the archive near ARCHIVE_BYTES; small problems keep the default."""
+    from invdesign.optimizers.nevergrad_opt import ARCHIVE_BYTES
+
+    big = TOY_PROBLEMS["quadratic"](dim=10_000)
+    opt = make_optimizer("nevergrad", big, 0, optimizer=optimizer)
+    for _ in range(60):
+        points = opt.ask()
+        opt.tell(big.evaluate(points))
+    assert len(opt._ng.archive) <= opt._ng.pruning.max_len
+    assert opt._ng.pruning.max_len * 16 * big.dim <= ARCHIVE_BYTES
+    blob = json.dumps(opt.state_dict())
+    assert len(blob) < 4 * ARCHIVE_BYTES  # the checkpoint stays a few MB
+    small = make_optimizer("nevergrad", TOY_PROBLEMS["quadratic"](), 0, optimizer=optimizer)
+    assert small._ng.pruning.max_len >= 300
