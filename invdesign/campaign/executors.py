@@ -58,20 +58,32 @@ class InlineExecutor:
         return "in-process (1 worker)"
 
 
-def _watch_parent(parent: int) -> None:
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else (cannot be ours, but it is alive)
+        return True
+    return True
+
+
+def _watch_parent(parent: int, campaign: int) -> None:
+    # The parent is the fork server, which can outlive a killed campaign process: watch both, or an
+    # orphaned worker would run its unit on (hours) and keep its lease alive against a resume.
     while True:
         time.sleep(1.0)
-        if os.getppid() != parent:
-            os._exit(70)  # our parent died: stop now, like it (our lease then frees the unit at once)
+        if os.getppid() != parent or not _alive(campaign):
+            os._exit(70)  # the campaign died: stop now, like it (our lease then frees the unit at once)
 
 
-def _init_worker(threads: int) -> None:
+def _init_worker(threads: int, campaign: int) -> None:
     os.environ["OMP_NUM_THREADS"] = str(threads)
     os.environ["MKL_NUM_THREADS"] = str(threads)
     import torch
 
     torch.set_num_threads(threads)
-    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True, name="parent-watch").start()
+    threading.Thread(target=_watch_parent, args=(os.getppid(), campaign), daemon=True, name="parent-watch").start()
 
 
 # Imported once by the fork server, so that each worker starts at once (forked, not re-importing torch).
@@ -96,7 +108,7 @@ class LocalPool:
         self.threads = threads or threads_per_worker(workers)
         self._pool = concurrent.futures.ProcessPoolExecutor(
             max_workers=self.capacity, mp_context=_pool_context(),
-            initializer=_init_worker, initargs=(self.threads,))
+            initializer=_init_worker, initargs=(self.threads, os.getpid()))
 
     def submit(self, fn, *args) -> concurrent.futures.Future:
         return self._pool.submit(fn, *args)

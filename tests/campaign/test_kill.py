@@ -81,3 +81,31 @@ def test_two_campaign_processes_on_one_directory(reference, tmp_path):
     assert log.count("campaign 'small': 12 runs") == 2
     if len(workers) < 2:  # both start together; on a very uneven machine one may finish alone
         warnings.warn("one campaign process ran every unit: the lease sharing was not exercised this time")
+
+
+def test_workers_stop_when_the_campaign_process_is_killed_alone(tmp_path):
+    """``kill <campaign pid>`` (not its process group): the pool's workers must not run their units on
+    as orphans (their parent, the fork server, can outlive the campaign), heartbeating their leases."""
+    spec = tmp_path / "long.toml"
+    spec.write_text('seeds = [0, 1]\n[budget]\nmax_evals = 10000000\n'
+                    '[[problems]]\nname = "toy/rosenbrock20"\n[[optimizers]]\nname = "random"\n')
+    out = tmp_path / "out"
+    proc = _start(["run", spec, "--out", out, "--workers", 2, "--quiet", "--no-report"])
+    deadline = time.monotonic() + 60
+    while len(list(out.glob("runs/*/history.jsonl"))) < 2 or _history_bytes(out) == 0:
+        assert time.monotonic() < deadline and proc.poll() is None, "the campaign did not start its runs"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stderr.close()
+    deadline = time.monotonic() + 20
+    while True:
+        before = _history_bytes(out)
+        time.sleep(2.5)  # the workers' watch polls every second
+        if _history_bytes(out) == before:
+            break
+        assert time.monotonic() < deadline, "the workers went on after the campaign process died"
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # clean up whatever is left of the session (fork server)
+    except ProcessLookupError:
+        pass
