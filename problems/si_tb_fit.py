@@ -16,6 +16,7 @@ from typing import final
 
 import torch
 
+from invdesign.fitting import gauss_newton_curvature, weighted_residual_vector
 from invdesign.objectives import Objective
 from invdesign.params import DTYPE, Block, ParameterSpace
 from invdesign.problem import Problem
@@ -119,33 +120,26 @@ class SiTBFit(Problem):
     def simulate(self, params):
         return band_targets(sp3s_si_model(params["vogl"]))
 
+    def weighted_residuals(self, x: torch.Tensor) -> torch.Tensor:
+        """``sqrt(weight) * residual`` of every target, in a fixed order (energies, gap, valley, masses)."""
+        r = residuals(self.simulate({"vogl": x}))
+        groups = {"energy": torch.cat([r[k] for k in ("E_Gamma", "E_X", "E_L")]), "gap": r["gap"],
+                  "valley_position": r["valley_position"], "mass": torch.stack([r["m_l"], r["m_t"]])}
+        return weighted_residual_vector(groups, WEIGHTS)
+
     def report(self, z: torch.Tensor) -> dict:
         """Residuals per target and 1-sigma parameter uncertainties from the loss curvature.
 
         Curvature in the Gauss-Newton form ``H = 2 J^T J`` of the weighted residuals (first derivatives
         only, so it stays finite at band degeneracies); ``sigma_i = sqrt(s^2 (J^T J)^-1_ii)`` with
-        ``s^2 = loss / (n_targets - n_params)``, the usual least-squares estimate.
+        ``s^2 = loss / (n_targets - n_params)``, the usual least-squares estimate
+        (``invdesign.fitting.gauss_newton_curvature``).
         """
         x = self.space.to_params(torch.as_tensor(z, dtype=DTYPE))["vogl"].detach()
-
-        def weighted_residuals(v):
-            r = residuals(self.simulate({"vogl": v}))
-            parts = [math.sqrt(WEIGHTS["energy"]) * torch.cat([r[k] for k in ("E_Gamma", "E_X", "E_L")]),
-                     math.sqrt(WEIGHTS["gap"]) * r["gap"].reshape(1),
-                     math.sqrt(WEIGHTS["valley_position"]) * r["valley_position"].reshape(1),
-                     math.sqrt(WEIGHTS["mass"]) * torch.stack([r["m_l"], r["m_t"]])]
-            return torch.cat(parts)
-
-        rw = weighted_residuals(x).detach()
-        jac = torch.autograd.functional.jacobian(weighted_residuals, x)
-        loss = float((rw**2).sum())
-        s2 = loss / max(len(rw) - len(PARAMS), 1)
-        cov = s2 * torch.linalg.pinv(jac.T @ jac)
+        curvature = gauss_newton_curvature(self.weighted_residuals, x, PARAMS)
         res = {k: v.detach().tolist() if v.ndim else float(v) for k, v in residuals(self.simulate({"vogl": x})).items()}
-        return {"params": dict(zip(PARAMS, x.tolist())),
-                "sigma": dict(zip(PARAMS, cov.diagonal().clamp(min=0).sqrt().tolist())),
-                "residuals": res, "loss": loss}
-
+        return {"params": curvature.parameters(), "sigma": curvature.sigmas(), "residuals": res,
+                "loss": curvature.loss}
 
     def plot_design(self, params: dict, out_dir) -> list:
         """Bands L-Gamma-X of the target (Boykin sp3d5s*), Vogl's start and the fit; residual table."""
