@@ -4,8 +4,9 @@
     result = run_campaign(load_spec("problems/default.toml"), "results/default", workers=2)
     result = resume_campaign("results/default")          # after a crash: same directory, same spec
 
-``run_campaign`` on an existing directory continues it if it holds the same spec (and refuses a
-different one). Units already completed are skipped; partial ones resume from their checkpoint;
+``run_campaign`` on an existing directory continues it if it holds the same spec, *extends* it when
+the new spec keeps every stored run unchanged and only adds runs (more seeds, optimizers or
+problems: the finished runs are reused, the new ones run), and refuses anything else. Units already completed are skipped; partial ones resume from their checkpoint;
 a unit leased by a live worker elsewhere (another campaign process on the same directory) is watched:
 done when its completion marker appears, resubmitted when its lease frees (expired or dead holder),
 and retried every ``busy_retry_s`` anyway.
@@ -92,8 +93,10 @@ def prepare_directory(spec: CampaignSpec, out: str | os.PathLike, spec_path: Pat
     if existing.exists():
         old = load_campaign(out)
         if old.get("spec") != stored["spec"]:
-            raise SpecError([("", f"{out} already holds a different campaign ({old.get('spec', {}).get('name')!r}); "
-                                  f"choose another --out, or continue it with `invdesign resume {out}`")])
+            _check_extension(old, stored, out)
+            if spec_path is not None:
+                atomic_write_text(out / SPEC_COPY, Path(spec_path).read_text(encoding="utf-8"))
+            atomic_write_json(existing, stored)
         return out
     if out.exists() and any(p.name not in (RUNS_DIR, GRAD_COSTS_DIR) and not p.name.startswith(f".{CAMPAIGN_FILE}.tmp.")
                             for p in out.iterdir()):
@@ -104,6 +107,24 @@ def prepare_directory(spec: CampaignSpec, out: str | os.PathLike, spec_path: Pat
     atomic_write_json(existing, stored)  # two processes starting the same campaign write the same file
     (out / RUNS_DIR).mkdir(exist_ok=True)
     return out
+
+
+def _check_extension(old: dict[str, Any], new: dict[str, Any], out: Path) -> None:
+    """Raise unless ``new`` keeps every run of ``old`` exactly (it may add runs)."""
+    units = {u.run_id: u.to_dict() for u in map(Unit.from_dict, new["units"])}
+    problems = []
+    for unit in map(Unit.from_dict, old.get("units", [])):
+        if unit.run_id not in units:
+            problems.append(f"drops run {unit.run_id}")
+        elif units[unit.run_id] != unit.to_dict():
+            changed = sorted(k for k, v in unit.to_dict().items() if units[unit.run_id].get(k) != v)
+            problems.append(f"changes run {unit.run_id} ({', '.join(changed)})")
+    if problems:
+        shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+        raise SpecError([("", f"{out} already holds campaign {old.get('spec', {}).get('name')!r} and this spec "
+                              f"{shown}. A campaign can only be extended (new seeds, optimizers or problems, the "
+                              f"stored runs unchanged): choose another --out, or continue it with "
+                              f"`invdesign resume {out}`")])
 
 
 def _logger(directory: Path) -> tuple[logging.Logger, logging.Handler]:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from invdesign.campaign import CampaignSpec, SpecError, load_spec, run_campaign
+from invdesign.campaign import CampaignSpec, SpecError, load_spec, run_campaign, stored_spec
 from invdesign.campaign.spec import check_setting_type
 from tests.campaign.helpers import cli, small_spec, write_toml
 
@@ -140,9 +140,28 @@ def test_cli_reports_errors_before_running(tmp_path):
 def test_existing_directory_with_another_spec(tmp_path):
     out = tmp_path / "c"
     run_campaign(small_spec(problems=["toy/quadratic"], optimizers=["lbfgs"], seeds=[0]), out, progress=False)
-    with pytest.raises(SpecError, match="already holds a different campaign"):
+    with pytest.raises(SpecError, match="drops run toy-quadratic__lbfgs__s0"):
         run_campaign(small_spec(problems=["toy/quadratic"], optimizers=["lbfgs"], seeds=[1]), out, progress=False)
+    with pytest.raises(SpecError, match=r"changes run toy-quadratic__lbfgs__s0 \(budget\)"):
+        run_campaign(small_spec(problems=["toy/quadratic"], optimizers=["lbfgs"], seeds=[0],
+                                budget={"max_cost": 41}), out, progress=False)
     (tmp_path / "junk").mkdir()
     (tmp_path / "junk" / "file").write_text("x")
     with pytest.raises(SpecError, match="not a campaign directory"):
         run_campaign(small_spec(), tmp_path / "junk", progress=False)
+
+
+def test_a_campaign_is_extended_by_a_spec_that_only_adds_runs(tmp_path):
+    """More seeds and another optimizer: the finished run is reused as it is, only the new ones run."""
+    out = tmp_path / "c"
+    run_campaign(small_spec(problems=["toy/quadratic"], optimizers=["lbfgs"], seeds=[0]), out, progress=False)
+    first = (out / "runs" / "toy-quadratic__lbfgs__s0" / "history.jsonl").read_bytes()
+    bigger = small_spec(problems=["toy/quadratic"], optimizers=["lbfgs", "random"], seeds=[0, 1])
+    marker = (out / "runs" / "toy-quadratic__lbfgs__s0" / "completed").stat().st_mtime_ns
+    result = run_campaign(bigger, out, progress=False)
+    assert result.complete and len(result.rows) == 4
+    assert sorted(p.name for p in (out / "runs").iterdir()) == [
+        "toy-quadratic__lbfgs__s0", "toy-quadratic__lbfgs__s1", "toy-quadratic__random__s0", "toy-quadratic__random__s1"]
+    assert (out / "runs" / "toy-quadratic__lbfgs__s0" / "completed").stat().st_mtime_ns == marker  # not rerun
+    assert (out / "runs" / "toy-quadratic__lbfgs__s0" / "history.jsonl").read_bytes() == first
+    assert stored_spec(out).to_dict() == CampaignSpec.from_dict(bigger).to_dict()
