@@ -68,7 +68,8 @@ def gmres(matvec: Callable[[torch.Tensor], torch.Tensor], b: torch.Tensor,
             hess[j + 1, j] = w.norm()
             rhs = torch.zeros(j + 2, dtype=b.dtype)
             rhs[0] = beta
-            y = torch.linalg.lstsq(hess[: j + 2, : j + 1], rhs.unsqueeze(-1)).solution.squeeze(-1)
+            # gelsd: the default CPU driver (gelsy) is not bitwise reproducible from call to call
+            y = torch.linalg.lstsq(hess[: j + 2, : j + 1], rhs.unsqueeze(-1), driver="gelsd").solution.squeeze(-1)
             res = float((hess[: j + 2, : j + 1] @ y - rhs).norm()) / b_norm
             history.append(res)
             if res < tol or float(hess[j + 1, j]) < 1e-300:

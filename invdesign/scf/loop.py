@@ -160,7 +160,8 @@ def _anderson(us: list[torch.Tensor], gs: list[torch.Tensor]) -> torch.Tensor:
         return u + g
     du = torch.stack([us[i + 1] - us[i] for i in range(len(us) - 1)], dim=-1)
     dg = torch.stack([gs[i + 1] - gs[i] for i in range(len(gs) - 1)], dim=-1)
-    gamma = torch.linalg.lstsq(dg, g.unsqueeze(-1), rcond=None).solution.squeeze(-1)
+    # gelsd: the default CPU driver (gelsy) is not bitwise reproducible from call to call
+    gamma = torch.linalg.lstsq(dg, g.unsqueeze(-1), rcond=None, driver="gelsd").solution.squeeze(-1)
     if not torch.isfinite(gamma).all():
         return u + g
     return u + g - (du + dg) @ gamma
