@@ -194,7 +194,7 @@ def full_loss_curves(campaign_dir, levels: int = 10) -> list[dict]:
     At ``levels`` evenly spaced fractions of each run's cost, and at its end, the design is evaluated
     on all energies: for a gradient method its latest iterate with a stored point (compact histories
     keep every ``COMPACT_X_EVERY``-th point), for a gradient-free one its best point so far (stored
-    on every new best). Returns rows ``{run_id, optimizer, cost, evaluations, full_mse}``.
+    on every new best), carried to the run's end. Rows ``{run_id, optimizer, cost, evaluations, full_mse}``.
     """
     from invdesign.campaign.records import num
     from invdesign.campaign.spec import Unit
@@ -230,6 +230,9 @@ def full_loss_curves(campaign_dir, levels: int = 10) -> list[dict]:
             done.add(j)
             rows.append({"run_id": unit.run_id, "optimizer": unit.optimizer, "cost": float(costs[j]),
                          "evaluations": j + 1, "full_mse": problem.full_loss(torch.tensor(x, dtype=DTYPE))})
+        if not iterate and rows and rows[-1]["run_id"] == unit.run_id and rows[-1]["evaluations"] < len(records):
+            # the design did not change after its last improvement: carry it to the run's end (its budget)
+            rows.append({**rows[-1], "cost": float(costs[-1]), "evaluations": len(records)})
     return rows
 
 

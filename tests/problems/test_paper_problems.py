@@ -84,3 +84,27 @@ def test_si_fit_starts_from_vogl_and_reports_residuals_and_uncertainties():
     assert set(rep["residuals"]) == set(TARGETS)
     assert all(s >= 0 for s in rep["sigma"].values())
     assert rep["loss"] > 0
+
+
+def test_junction_fit_full_loss_curves_from_a_compact_campaign(tmp_path, monkeypatch):
+    """The full-grid loss along a campaign's runs, read back from compact histories (forced here)."""
+    from invdesign.campaign import run_campaign
+    from invdesign.campaign import runner as runner_mod
+    from problems.junction_fit import full_loss_curves
+
+    monkeypatch.setattr(runner_mod, "FULL_HISTORY_MAX_DIM", 1)
+    monkeypatch.setattr(runner_mod, "COMPACT_X_EVERY", 4)
+    settings = {"cells": [2, 2], "n_energies": 40, "batch": 8}
+    run_campaign({"seeds": [0], "budget": {"max_cost": 24},
+                  "problems": [{"name": "paper/junction_fit", "label": "jf", "settings": settings}],
+                  "optimizers": [{"name": "adam", "settings": {"lr": 1e-3, "steps": 8}}, "random"]},
+                 tmp_path, progress=False)
+    rows = full_loss_curves(tmp_path, levels=4)
+    p = JunctionFit(cells=(2, 2), n_energies=40, batch=8)
+    adam = [r for r in rows if r["optimizer"] == "adam"]
+    rand = [r for r in rows if r["optimizer"] == "random"]
+    assert adam[0]["evaluations"] == 1 and abs(adam[0]["full_mse"] - p.full_loss(p.initial_point())) < 1e-12
+    evals = [r["evaluations"] for r in adam]  # iterates with a stored point: every 4th line and new bests
+    assert len(evals) >= 3 and evals == sorted(set(evals)) and 5 in evals
+    assert rand[-1]["evaluations"] == 24 and rand[-1]["cost"] == 24.0  # the best design carried to the end
+    assert all(0.0 <= r["full_mse"] < 10 for r in rows)
