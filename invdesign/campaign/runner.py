@@ -334,7 +334,8 @@ class Run:
             return Evaluation.from_dict({**rec, "x": [float(v) for v in z.tolist()]})
         fresh = problem.evaluate_one(z, need_grad=True)
         recorded = num(rec.get("value"))
-        if not (fresh.value == recorded or abs(fresh.value - recorded) <= 1e-9 * max(1.0, abs(recorded))):
+        both_nan = math.isnan(fresh.value) and math.isnan(recorded)  # a failed evaluation fails again
+        if not (both_nan or abs(fresh.value - recorded) <= 1e-9 * max(1.0, abs(recorded))):
             raise ResumeMismatch(
                 f"{self.dir}: resuming, evaluation n={rec.get('n')} was re-evaluated for its gradient (compact "
                 f"history) and gave {fresh.value!r}, the history records {recorded!r}: the problem is not "

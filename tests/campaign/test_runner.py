@@ -19,9 +19,10 @@ class Crash(BaseException):
     """Stands for SIGKILL: not an Exception, so the runner does not record it as an error."""
 
 
-def unit_of(problem, optimizer, settings=None, budget=None, seed=0, problem_settings=None):
+def unit_of(problem, optimizer, settings=None, budget=None, seed=0, problem_settings=None, start="problem"):
     spec = CampaignSpec.from_dict({"seeds": [seed], "budget": budget or {"max_cost": 30},
-                                   "problems": [{"name": problem, "settings": problem_settings or {}}],
+                                   "problems": [{"name": problem, "settings": problem_settings or {},
+                                                 "start": start}],
                                    "optimizers": [{"name": optimizer, "settings": settings or {}}]})
     return spec.units()[0]
 
@@ -114,6 +115,17 @@ def test_compact_history_resumes_exactly_and_keeps_the_best_point(tmp_path, monk
         improves = not f["failed"] and (best is None or runner_mod.rank_key(f, specs) < runner_mod.rank_key(best, specs))
         best = f if improves else best
         assert ("x" in c) == (improves or f["n"] % 3 == 0) and c.get("x", f["x"]) == f["x"]
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_compact_replay_of_failed_evaluations(tmp_path, monkeypatch, optimizer):
+    """A gradient method starting where the simulation fails: replayed compact lines of failed
+    evaluations are re-evaluated, fail again, and the run resumes exactly."""
+    monkeypatch.setattr(runner_mod, "FULL_HISTORY_MAX_DIM", 1)
+    unit = unit_of("toy/failing", optimizer, {"steps": 6} if optimizer == "adam" else {}, {"max_cost": 24},
+                   seed=1, start="random")  # seed 1's start has x0 > 0.5: the simulation raises there
+    records, done = crash_everywhere_and_resume(tmp_path, monkeypatch, unit)
+    assert records[0]["failed"] and done["status"] == "completed"
 
 
 def test_compact_replay_of_a_changed_problem_is_an_error(tmp_path, monkeypatch):
