@@ -15,7 +15,7 @@ import torch
 from invdesign.negf.constants import G0_S, KB_EV
 from invdesign.negf.errors import NEGFInputError
 from invdesign.negf.solution import solve
-from invdesign.negf.system import Device
+from invdesign.negf.system import Device, Lead
 
 WINDOW_KT = 40.0  # f(E) differs from a step by < e^-40 beyond this many kT from mu
 GAUSS_POINTS_PER_PANEL = 8
@@ -30,20 +30,72 @@ def fermi(energies: torch.Tensor, mu, temperature_k: float) -> torch.Tensor:
     return torch.sigmoid((mu - energies) / (KB_EV * temperature_k))
 
 
-def gauss_legendre_grid(lo, hi, n_energies: int) -> tuple[torch.Tensor, torch.Tensor]:
+def gauss_legendre_grid(lo, hi, n_energies: int, breakpoints=()) -> tuple[torch.Tensor, torch.Tensor]:
     """Composite Gauss-Legendre nodes and weights on ``[lo, hi]`` (eV), about ``n_energies`` points.
 
     ``lo``/``hi`` may be tensors; nodes and weights then depend on them differentiably.
+    ``breakpoints`` (eV, numbers): energies where the integrand has a kink or a step (lead band edges);
+    those strictly inside ``(lo, hi)`` become panel boundaries, so no panel straddles one (the panels
+    are shared out in proportion to the segments' lengths, at least one each).
     """
     panels = max(1, math.ceil(n_energies / GAUSS_POINTS_PER_PANEL))
     x, w = np.polynomial.legendre.leggauss(GAUSS_POINTS_PER_PANEL)
     lo = torch.as_tensor(lo, dtype=torch.float64)
     hi = torch.as_tensor(hi, dtype=torch.float64)
-    edges = torch.linspace(0.0, 1.0, panels + 1, dtype=torch.float64)
-    a, b = edges[:-1, None], edges[1:, None]
-    t = (0.5 * (b - a) * torch.as_tensor(x) + 0.5 * (a + b)).reshape(-1)  # nodes on [0, 1]
-    wt = (0.5 * (b - a) * torch.as_tensor(w)).reshape(-1)
-    return lo + (hi - lo) * t, (hi - lo) * wt
+    f_lo, f_hi = float(lo.detach()), float(hi.detach())
+    a_lo, a_hi = min(f_lo, f_hi), max(f_lo, f_hi)
+    inner = sorted({float(b) for b in breakpoints if a_lo < float(b) < a_hi})
+    if f_hi < f_lo:
+        inner = inner[::-1]  # a signed interval (hi < lo) is walked from lo to hi
+    bounds = [lo, *(torch.tensor(b, dtype=torch.float64) for b in inner), hi]
+    lengths = [abs(float((b - a).detach())) for a, b in zip(bounds[:-1], bounds[1:])]
+    total = sum(lengths) or 1.0
+    nodes, weights = [], []
+    for (a, b), length in zip(zip(bounds[:-1], bounds[1:]), lengths):
+        k = max(1, round(panels * length / total))
+        edges = torch.linspace(0.0, 1.0, k + 1, dtype=torch.float64)
+        pa, pb = edges[:-1, None], edges[1:, None]
+        t = (0.5 * (pb - pa) * torch.as_tensor(x) + 0.5 * (pa + pb)).reshape(-1)  # nodes on [0, 1]
+        wt = (0.5 * (pb - pa) * torch.as_tensor(w)).reshape(-1)
+        nodes.append(a + (b - a) * t)
+        weights.append((b - a) * wt)
+    return torch.cat(nodes), torch.cat(weights)
+
+
+def lead_band_edges(lead: Lead, n_k: int = 1024) -> np.ndarray:
+    """Band extrema of a lead (eV, sorted): where T(E) of a device between such leads has its steps.
+
+    The bands of ``H(k) = h00 + h01 e^{ik} + h01^dagger e^{-ik}`` (and ``S(k)`` alike) are sampled on
+    ``n_k`` points of the whole zone (no symmetry assumed: fields make E(k) != E(-k)); each local
+    extremum of a sorted band is refined by a parabola through its neighbours (error ~ (dk)^3 times the
+    third derivative; a crossing of two bands also shows up, which costs a panel, not accuracy).
+    Only the first member of a batched lead is used. No gradient flows through the result.
+    """
+    def first(m):
+        m = m.detach().cpu().to(torch.complex128)
+        return m.reshape(-1, *m.shape[-2:])[0].numpy()
+
+    h00, h01 = first(lead.h00), first(lead.h01)
+    k = 2 * np.pi * np.arange(n_k) / n_k
+    phase = np.exp(1j * k)[:, None, None]
+    hk = h00 + h01 * phase + h01.conj().T * phase.conj()
+    if lead.s00 is None:
+        e = np.linalg.eigvalsh(hk)
+    else:
+        s00, s01 = first(lead.s00), first(lead.s01)
+        sk = s00 + s01 * phase + s01.conj().T * phase.conj()
+        c = np.linalg.cholesky(sk)
+        ci = np.linalg.inv(c)
+        e = np.linalg.eigvalsh(ci @ hk @ ci.conj().transpose(0, 2, 1))
+    prev, nxt = np.roll(e, 1, axis=0), np.roll(e, -1, axis=0)  # periodic zone
+    extremum = ((e <= prev) & (e <= nxt)) | ((e >= prev) & (e >= nxt))
+    ik, ib = np.nonzero(extremum)
+    y0, y1, y2 = prev[ik, ib], e[ik, ib], nxt[ik, ib]
+    curvature = y0 - 2 * y1 + y2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shift = np.where(np.abs(curvature) > 1e-300, 0.5 * (y0 - y2) / curvature, 0.0)
+    edges = y1 - 0.25 * (y0 - y2) * shift  # the parabola's vertex
+    return np.unique(np.round(edges, 12))
 
 
 def current(
@@ -54,6 +106,7 @@ def current(
     mu: float = 0.0,
     n_energies: int = 400,
     window_kt: float = WINDOW_KT,
+    breakpoints=(),
     **solve_kwargs,
 ) -> torch.Tensor:
     """Landauer current ``I = (2e/h) Int T(E) [f_L - f_R] dE`` in A (spin-degenerate).
@@ -65,6 +118,12 @@ def current(
         mu: equilibrium chemical potential (eV).
         n_energies: about this many Gauss-Legendre nodes over the window.
         window_kt: the window reaches this many kT beyond the outer chemical potential.
+        breakpoints: energies (eV) where T(E) has steps or kinks, made panel boundaries; ``"leads"``:
+            the band edges of both leads (:func:`lead_band_edges`), where T(E) of a clean device
+            steps. A step inside a Gauss-Legendre panel costs accuracy at the 1e-2 level (7-10 % of
+            a FET's on-current with 100 nodes). Default ``()``, none: the breakpoints are held fixed
+            in the derivatives, so with ``"leads"`` autodiff w.r.t. *lead* parameters is the derivative
+            of a rule that finite differences (which move the band edges) do not reproduce exactly.
     Returns a tensor of shape ``(...)`` (the Hamiltonian's batch dimensions).
     """
     v = torch.as_tensor(bias, dtype=torch.float64)
@@ -79,7 +138,11 @@ def current(
         # the window follows the bias differentiably, so I(V) is one smooth function of V (nodes
         # included) and autodiff dI/dV equals the limit of finite differences of the same quadrature
         lo, hi = mu - v.abs() / 2 - window_kt * kt, mu + v.abs() / 2 + window_kt * kt
-    e, w = (x.to(device.blocks[0].device) for x in gauss_legendre_grid(lo, hi, n_energies))
+    if isinstance(breakpoints, str):
+        if breakpoints != "leads":
+            raise NEGFInputError(f"breakpoints must be 'leads' or a sequence of energies (eV); got {breakpoints!r}")
+        breakpoints = np.concatenate([lead_band_edges(device.left), lead_band_edges(device.right)])
+    e, w = (x.to(device.blocks[0].device) for x in gauss_legendre_grid(lo, hi, n_energies, breakpoints))
     mu_l, mu_r = mu_l.to(e.device), mu_r.to(e.device)
     t = solve(device, e, **solve_kwargs).transmission()
     if temperature_k == 0:  # the (signed) weights already carry the direction
