@@ -98,13 +98,16 @@ def prepare_directory(spec: CampaignSpec, out: str | os.PathLike, spec_path: Pat
                 atomic_write_text(out / SPEC_COPY, Path(spec_path).read_text(encoding="utf-8"))
             atomic_write_json(existing, stored)
         return out
-    if out.exists() and any(p.name not in (RUNS_DIR, GRAD_COSTS_DIR) and not p.name.startswith(f".{CAMPAIGN_FILE}.tmp.")
+    # what another process starting the same campaign at this moment may already have written
+    starting = (RUNS_DIR, GRAD_COSTS_DIR, SPEC_COPY)
+    if out.exists() and any(p.name not in starting and not p.name.startswith((f".{CAMPAIGN_FILE}.tmp.",
+                                                                               f".{SPEC_COPY}.tmp."))
                             for p in out.iterdir()):
         raise SpecError([("", f"{out} exists, is not empty and is not a campaign directory; choose another --out")])
     out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(existing, stored)  # two processes starting the same campaign write the same file
     if spec_path is not None:
         atomic_write_text(out / SPEC_COPY, Path(spec_path).read_text(encoding="utf-8"))
-    atomic_write_json(existing, stored)  # two processes starting the same campaign write the same file
     (out / RUNS_DIR).mkdir(exist_ok=True)
     return out
 
