@@ -245,6 +245,8 @@ def write_full_loss_curves(campaign_dir, levels: int = 10) -> list:
 
     out = pathlib.Path(campaign_dir)
     rows = full_loss_curves(out, levels)
+    if not rows:
+        raise ValueError(f"{out}: no run of this campaign has evaluations with a stored point yet")
     with open(out / "full_loss.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
