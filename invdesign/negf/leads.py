@@ -11,13 +11,16 @@ Conventions (orientation of h01, sign of Sigma and Gamma): ``invdesign.negf``.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable
 
 import numpy as np
 import torch
 
+from invdesign.negf import lead_cache
 from invdesign.negf.energies import as_energies, broadened_energies
 from invdesign.negf.errors import ConvergenceError, NEGFInputError
+from invdesign.negf.lead_fast import hopping_bases, surface_gf_fast
 from invdesign.negf.lead_modes import count_open_channels, surface_gf_modes
 from invdesign.negf.system import Lead
 
@@ -40,17 +43,15 @@ def lead_blocks(lead: Lead, z: torch.Tensor, dtype: torch.dtype):
 
 
 STEIN_CHUNK_BYTES = 2**28  # peak memory of one chunk of Kronecker systems (256 MiB)
+STEIN_RTOL = 1e-12  # residual of the eigenbasis Stein solve, relative to |C| + |X|, accepted below this
 
 
-def _solve_stein(p: torch.Tensor, q: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-    """Solve ``X - P X Q = C`` for batched square P (r1), Q (r2); differentiable torch ops.
+def _solve_stein_kronecker(p: torch.Tensor, q: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """``X - P X Q = C`` (flat batch) by the dense Kronecker form, O((r1 r2)^3) per member; differentiable.
 
-    Dense Kronecker form, O((r1 r2)^3) per batch member, solved in chunks of the batch so that the
-    (r1 r2)^2 systems stay within ``STEIN_CHUNK_BYTES``.
+    Solved in chunks of the batch so that the (r1 r2)^2 systems stay within ``STEIN_CHUNK_BYTES``.
     """
     r1, r2 = p.shape[-1], q.shape[-1]
-    batch = torch.broadcast_shapes(p.shape[:-2], q.shape[:-2], c.shape[:-2])
-    p, q, c = (x.expand(*batch, *x.shape[-2:]).reshape(-1, *x.shape[-2:]) for x in (p, q, c))
     eye = torch.eye(r1 * r2, dtype=p.dtype, device=p.device)
     chunk = max(1, STEIN_CHUNK_BYTES // (p.element_size() * (r1 * r2) ** 2))
     out = []
@@ -58,7 +59,43 @@ def _solve_stein(p: torch.Tensor, q: torch.Tensor, c: torch.Tensor) -> torch.Ten
         sl = slice(lo, lo + chunk)
         kron = torch.einsum("nac,ndb->nabcd", p[sl], q[sl]).reshape(-1, r1 * r2, r1 * r2)
         out.append(torch.linalg.solve(eye - kron, c[sl].reshape(-1, r1 * r2, 1)))
-    return torch.cat(out).reshape(*batch, r1, r2)
+    return torch.cat(out).reshape(-1, r1, r2)
+
+
+def _solve_stein_eig(p: torch.Tensor, q: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(X, ok)`` for ``X - P X Q = C`` (flat batch) in the eigenbases of P and Q, O(r^3) per member.
+
+    With ``P = Wp Dp Wp^-1``, ``Q = Wq Dq Wq^-1``: ``Y = Wp^-1 C Wq / (1 - dp_i dq_j)``, ``X = Wp Y Wq^-1``.
+    ``ok`` marks members whose residual passes ``STEIN_RTOL`` (near a band edge P is close to defective
+    and its eigenbasis ill-conditioned; those members are solved in the Kronecker form instead).
+    """
+    dp, wp = torch.linalg.eig(p)
+    dq, wq = torch.linalg.eig(q)
+    y, info_p = torch.linalg.solve_ex(wp, c @ wq)
+    y = y / (1 - dp[:, :, None] * dq[:, None, :])
+    x, info_q = torch.linalg.solve_ex(wq, wp @ y, left=False)
+    residual = (x - p @ x @ q - c).abs().amax((-2, -1))
+    scale = c.abs().amax((-2, -1)) + x.abs().amax((-2, -1))
+    ok = (info_p == 0) & (info_q == 0) & torch.isfinite(residual) & (residual <= STEIN_RTOL * scale)
+    return x, ok
+
+
+def _solve_stein(p: torch.Tensor, q: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """Solve ``X - P X Q = C`` for batched square P (r1), Q (r2).
+
+    Under autograd (a double backward) the Kronecker form, whose ops are differentiable; otherwise the
+    O(r^3) eigenbasis solve, with the Kronecker form for the members it cannot resolve.
+    """
+    r1, r2 = p.shape[-1], q.shape[-1]
+    batch = torch.broadcast_shapes(p.shape[:-2], q.shape[:-2], c.shape[:-2])
+    p, q, c = (x.expand(*batch, *x.shape[-2:]).reshape(-1, *x.shape[-2:]) for x in (p, q, c))
+    if torch.is_grad_enabled():
+        return _solve_stein_kronecker(p, q, c).reshape(*batch, r1, r2)
+    x, ok = _solve_stein_eig(p, q, c)
+    if not bool(ok.all()):
+        bad = torch.nonzero(~ok).reshape(-1)
+        x = x.index_copy(0, bad, _solve_stein_kronecker(p[bad], q[bad], c[bad]))
+    return x.reshape(*batch, r1, r2)
 
 
 def _nonzero_index(m: torch.Tensor, dim: int) -> torch.Tensor:
@@ -112,19 +149,19 @@ class _SurfaceGF(torch.autograd.Function):
 
 class _SurfaceGFMirrorPair(torch.autograd.Function):
     """``(g_right, g_left)`` of a lead and its mirror image (the other lead of a uniform wire) from one
-    QZ per energy. The left lead's own blocks are inputs too, so its parameters get their gradients
-    (the forward checked that their values mirror the right lead's)."""
+    solve. The left lead's own blocks are inputs too, so its parameters get their gradients
+    (the caller checked that their values mirror the right lead's)."""
 
     @staticmethod
-    def forward(ctx, a00, a01, a10, a00_l, a01_l, a10_l):
-        g, g_l = _modes_solver(a00.detach(), a01.detach(), a10.detach(), mirror=True)
+    def forward(ctx, a00, a01, a10, a00_l, a01_l, a10_l, solver):
+        g, g_l = solver(a00.detach(), a01.detach(), a10.detach())
         ctx.save_for_backward(a00, a01, a10, g, a00_l, a01_l, a10_l, g_l)
         return g, g_l
 
     @staticmethod
     def backward(ctx, gbar, gbar_l):
         a00, a01, a10, g, a00_l, a01_l, a10_l, g_l = ctx.saved_tensors
-        return (*_implicit_vjp(a00, a01, a10, g, gbar), *_implicit_vjp(a00_l, a01_l, a10_l, g_l, gbar_l))
+        return (*_implicit_vjp(a00, a01, a10, g, gbar), *_implicit_vjp(a00_l, a01_l, a10_l, g_l, gbar_l), None)
 
 
 def _is_mirror(left: Lead, right: Lead) -> bool:
@@ -137,19 +174,75 @@ def _is_mirror(left: Lead, right: Lead) -> bool:
     return all(a.shape == b.shape and torch.equal(a.detach(), b.detach().to(a.dtype)) for a, b in pairs)
 
 
+def _memoised(lead: Lead, z: torch.Tensor, tag: tuple, solver: Callable) -> Callable:
+    """``solver`` behind :mod:`invdesign.negf.lead_cache`, keyed by the lead's values and ``z``."""
+    keys = (lead.h00, lead.h01, lead.s00, lead.s01, z)
+
+    def run(*blocks):
+        hit = lead_cache.lookup(tag, keys)
+        if hit is not None:
+            return hit if len(hit) > 1 else hit[0]
+        out = solver(*blocks)
+        lead_cache.store(tag, keys, out if isinstance(out, tuple) else (out,))
+        return out
+
+    return run
+
+
 def surface_gf_pair_z(left: Lead, right: Lead, z: torch.Tensor, method: str = "modes", dtype=torch.complex128):
-    """``(g_left, g_right)`` at validated energies; one QZ per energy when the leads mirror each other."""
-    if method == "modes" and _is_mirror(left, right):
-        g_right, g_left = _SurfaceGFMirrorPair.apply(*lead_blocks(right, z, dtype), *lead_blocks(left, z, dtype))
+    """``(g_left, g_right)`` at validated energies; one solve when the leads mirror each other."""
+    if method in MODE_METHODS and _is_mirror(left, right):
+        solver = partial(SOLVERS[method], mirror=True, bases=_bases(right, method))
+        solver = _memoised(right, z, ("mirror", method, dtype), solver)
+        g_right, g_left = _SurfaceGFMirrorPair.apply(*lead_blocks(right, z, dtype), *lead_blocks(left, z, dtype), solver)
         return g_left, g_right
     return surface_gf_z(left, z, method, dtype), surface_gf_z(right, z, method, dtype)
 
 
-def _modes_solver(a00, a01, a10, mirror: bool = False):
+def _exact_modes(a00, a01, a10, mirror: bool = False):
     """The exact mode solver (numpy, complex128 on the CPU), results back in the inputs' dtype/device."""
     out = surface_gf_modes(*(x.cpu().to(torch.complex128).numpy() for x in (a00, a01, a10)), mirror=mirror)
     back = lambda g: torch.as_tensor(g).to(dtype=a00.dtype, device=a00.device)  # noqa: E731
     return tuple(back(g) for g in out) if mirror else back(out)
+
+
+def _fast_then_exact(a00, a01, a10, u, v, mirror: bool = False):
+    """g for blocks ``(..., n, n)`` (and, with ``mirror``, g of the mirror lead ``(A00, A10, A01)``).
+
+    The batched torch path on the blocks' device (``invdesign.negf.lead_fast``) first; the members
+    that fail its checks go to the exact QZ path, which for a mirror pair solves both leads from one
+    QZ (their errors then stay consistent next to a pole, where g is huge).
+    """
+    shape = torch.broadcast_shapes(a00.shape, a01.shape, a10.shape)
+    n = shape[-1]
+    flat = [x.expand(shape).reshape(-1, n, n).to(torch.complex128) for x in (a00, a01, a10)]
+    u, v = u.to(flat[0].device), v.to(flat[0].device)
+    g, ok = surface_gf_fast(*flat, u, v)
+    out = [g]
+    if mirror:
+        g_m, ok_m = surface_gf_fast(flat[0], flat[2], flat[1], v, u)
+        out.append(g_m)
+        ok = ok & ok_m
+    if not bool(ok.all()):
+        bad = torch.nonzero(~ok).reshape(-1)
+        exact = surface_gf_modes(*(x[bad].cpu().numpy() for x in flat), mirror=mirror)
+        exact = exact if mirror else (exact,)
+        out = [o.index_copy(0, bad, torch.as_tensor(e).to(o.device)) for o, e in zip(out, exact)]
+    out = tuple(o.reshape(shape).to(a00.dtype) for o in out)
+    return out if mirror else out[0]
+
+
+def _modes_solver(a00, a01, a10, mirror: bool = False, bases=None):
+    """Exact surface Green's function(s): fast batched path, exact QZ fallback (see ``_fast_then_exact``).
+
+    ``bases = (U, V)`` of the lead's hopping (:func:`~invdesign.negf.lead_fast.hopping_bases`).
+    """
+    u, v = bases if bases is not None else hopping_bases(a01, None)  # A01's own range is also a basis
+    return _fast_then_exact(a00, a01, a10, u, v, mirror)
+
+
+def _bases(lead: Lead, method: str):
+    return hopping_bases(lead.h01, lead.s01) if method == "modes" else None
 
 
 def _sancho_iterate(a00, a01, a10, max_iter: int = SANCHO_MAX_ITER, tol: float = SANCHO_TOL):
@@ -174,18 +267,26 @@ def _sancho_iterate(a00, a01, a10, max_iter: int = SANCHO_MAX_ITER, tol: float =
     )
 
 
-def _sancho_solver(a00, a01, a10):
+def _sancho_solver(a00, a01, a10, bases=None):
     return _sancho_iterate(a00, a01, a10)[0]
 
 
-SOLVERS: dict[str, Callable] = {"modes": _modes_solver, "sancho": _sancho_solver}
+def _qz_solver(a00, a01, a10, mirror: bool = False, bases=None):
+    return _exact_modes(a00, a01, a10, mirror)
+
+
+# "modes": exact, fast batched path with the QZ path as its verified fallback (default);
+# "qz": the QZ mode path alone (the reference the fast path is tested against); "sancho": decimation.
+SOLVERS: dict[str, Callable] = {"modes": _modes_solver, "qz": _qz_solver, "sancho": _sancho_solver}
+MODE_METHODS = ("modes", "qz")
 
 
 def surface_gf_z(lead: Lead, z: torch.Tensor, method: str = "modes", dtype=torch.complex128) -> torch.Tensor:
     """Surface Green's function at validated 1-D complex energies ``z``: ``(..., nE, n, n)``."""
     if method not in SOLVERS:
         raise NEGFInputError(f"unknown surface Green's function method {method!r}; choose from {tuple(SOLVERS)}")
-    return _SurfaceGF.apply(*lead_blocks(lead, z, dtype), SOLVERS[method])
+    solver = _memoised(lead, z, ("single", method, dtype), partial(SOLVERS[method], bases=_bases(lead, method)))
+    return _SurfaceGF.apply(*lead_blocks(lead, z, dtype), solver)
 
 
 def self_energy_z(

@@ -1,0 +1,150 @@
+"""Batched lead surface Green's function in torch, on the tensors' device: the fast path.
+
+The exact mode solver (``invdesign.negf.lead_modes``) runs a QZ of the full ``2n x 2n`` pencil per
+energy on the CPU. Here the whole batch (energies x parameter sets) is solved at once, on a pencil
+reduced to the rank of the hopping, and every member is checked; members that fail a check are
+handed back to the exact solver (``invdesign.negf.leads`` does that), so answers never change.
+
+Reduction (conventions of ``A = E S - H``, ``A01``, ``A10``: ``invdesign.negf``). With orthonormal
+bases ``U`` (n x r1) of the column space of ``[h01, s01]`` and ``V`` (n x r2) of ``[h01^H, s01^H]``
+(energy independent), ``A01 = U K01 V^H`` and ``A10 = V K10 U^H`` at every energy. A Bloch solution
+``psi_m = lambda^m phi`` of ``A10 psi_{m-1} + A00 psi_m + A01 psi_{m+1} = 0`` gives, with
+``a = V^H phi`` (r2), ``b = U^H phi / lambda`` (r1) and ``G = A00^-1``,
+    a + (V^H G V K10) b = -lambda (V^H G U K01) a,      -(U^H G V K10) b = lambda [(U^H G U K01) a + b],
+a pencil ``L x = lambda R x`` of size r1 + r2 (graphene ribbons: the few edge orbitals, not the cell).
+It is solved as the standard eigenproblem ``(L^-1 R) x = x / lambda`` (``torch.linalg.eig``).
+The surface Green's function of a semi-infinite lead is ``g = [A00 - A01 g A10]^-1``; its only
+unknown is ``X = V^H g V`` (r2 x r2). A source at cell 0 reaches cell 1 through ``A10``, so each
+outgoing mode obeys ``X (K10 b) = -a``: with the r2 outgoing modes as columns, ``X = -A (K10 B)^-1``
+and ``g = [A00 - U K01 X K10 U^H]^-1``.
+
+Outgoing modes: ``|lambda| < 1``, or ``|lambda| = 1`` with group velocity
+``v ~ 2 Im(lambda phi^H A01 phi) = 2 |lambda|^2 Im(b^H K01 a)`` > 0 (same formula as the exact path).
+Degenerate propagating modes (e.g. symmetric bands of a nanotube) need no rotation when the current
+form on their common eigenspace is definite (then every vector of it moves the same way); that is
+checked (Cholesky), as is everything else that the exact path resolves and this one does not:
+    * no eigenvalue in the band-edge zone ``PROPAGATING_TOL <= ||lambda| - 1| < EDGE_ZONE`` and no
+      propagating velocity below ``VELOCITY_RTOL`` (Jordan pairs at band edges, flat bands);
+    * exactly r2 outgoing modes, as many right- as left-movers at real energies;
+    * the Dyson residual ``|g (A00 - A01 g A10) - 1| <= FAST_DYSON_RTOL max(1, |g|)``, and
+      ``i (g - g^H) >= 0`` at real energies;
+    * every factorisation nonsingular (``A00`` at an eigenvalue of ``h00`` is handed back, for one).
+"""
+
+from __future__ import annotations
+
+import torch
+
+PROPAGATING_TOL = 1e-10  # ||lambda| - 1| below this: propagating (eig's error away from band edges ~1e-14)
+EDGE_ZONE = 1e-6  # ... between the two: too close to a band edge to classify here (exact path)
+DEGENERATE_TOL = 1e-7  # propagating eigenvalues closer than this form one eigenspace
+VELOCITY_RTOL = 1e-8  # |v| below this x |K01|: a band edge (exact path)
+FAST_DYSON_RTOL = 1e-13  # far tighter than the exact path's acceptance (lead_modes.DYSON_RTOL): near band
+# edges eig's basis is less accurate than QZ's reordered Schur basis; those ~1 % of energies go exact
+RANK_RTOL = 1e-13  # singular values of the hopping below this x the largest are zero
+HERMITIAN_RTOL = 1e-14  # A00 Hermitian and A10 = A01^H to this: a real energy
+
+
+def hopping_bases(h01: torch.Tensor, s01: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Orthonormal ``(U, V)``, shapes ``(n, r1)``, ``(n, r2)``, with ``A01 = U U^H A01 V V^H``.
+
+    ``h01``/``s01``: ``(..., n, n)``; the bases span the union over the batch, so one pair serves all
+    parameter sets and energies (``A01 = E s01 - h01``, ``A10 = E s01^H - h01^H``).
+    """
+    mats = [h01] if s01 is None else [h01, s01]
+    n = h01.shape[-1]
+    cols = torch.cat([m.detach().to(torch.complex128).reshape(-1, n, n) for m in mats])  # (k, n, n)
+    u = _range_basis(cols.transpose(0, 1).reshape(n, -1))  # columns of every block side by side
+    v = _range_basis(cols.mH.transpose(0, 1).reshape(n, -1))
+    return u, v
+
+
+def _range_basis(m: torch.Tensor) -> torch.Tensor:
+    if m.abs().max() == 0:
+        return m[:, :0]
+    u, s, _ = torch.linalg.svd(m, full_matrices=False)
+    return u[:, : int((s > RANK_RTOL * s[0]).sum())]
+
+
+def _is_real(a00, a01, a10) -> torch.Tensor:
+    scale = torch.maximum(a00.abs().amax((-2, -1)), a01.abs().amax((-2, -1))).clamp(min=1.0)
+    off = (a10 - a01.mH).abs().amax((-2, -1))
+    herm = (a00 - a00.mH).abs().amax((-2, -1))
+    return (off <= HERMITIAN_RTOL * scale) & (herm <= HERMITIAN_RTOL * scale)
+
+
+def surface_gf_fast(a00: torch.Tensor, a01: torch.Tensor, a10: torch.Tensor, u: torch.Tensor,
+                    v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(g, ok)`` for a flat batch ``(B, n, n)`` of complex128 blocks, on their device.
+
+    ``g`` is ``(B, n, n)``; ``ok`` ``(B,)`` marks the members that passed every check (the others
+    hold garbage and must be solved by the exact path). ``u``, ``v``: :func:`hopping_bases`.
+    """
+    batch, n = a00.shape[0], a00.shape[-1]
+    r1, r2 = u.shape[-1], v.shape[-1]
+    eye_n = torch.eye(n, dtype=a00.dtype, device=a00.device)
+    real = _is_real(a00, a01, a10)
+    if r1 == 0 or r2 == 0:  # decoupled cells: g = A00^-1
+        g, info = torch.linalg.inv_ex(a00)
+        return _verified(g, a00, a01, a10, real, info == 0)
+    k01 = u.mH @ a01 @ v  # (B, r1, r2)
+    k10 = v.mH @ a10 @ u  # (B, r2, r1)
+    uv = torch.cat([u, v], dim=-1)
+    y, info_g = torch.linalg.solve_ex(a00, uv.expand(batch, n, r1 + r2))
+    w = uv.mH @ y  # [[U^H G U, U^H G V], [V^H G U, V^H G V]]
+    ugu, ugv, vgu, vgv = w[:, :r1, :r1], w[:, :r1, r1:], w[:, r1:, :r1], w[:, r1:, r1:]
+    m = r1 + r2
+    lhs = torch.zeros(batch, m, m, dtype=a00.dtype, device=a00.device)
+    rhs = torch.zeros_like(lhs)
+    lhs[:, :r2, :r2] = torch.eye(r2, dtype=a00.dtype, device=a00.device)
+    lhs[:, :r2, r2:] = vgv @ k10
+    lhs[:, r2:, r2:] = -(ugv @ k10)
+    rhs[:, :r2, :r2] = -(vgu @ k01)
+    rhs[:, r2:, :r2] = ugu @ k01
+    rhs[:, r2:, r2:] = torch.eye(r1, dtype=a00.dtype, device=a00.device)
+    t, info_l = torch.linalg.solve_ex(lhs, rhs)
+    ok = (info_g == 0) & (info_l == 0) & torch.isfinite(t).flatten(1).all(-1)
+    t = torch.where(ok[:, None, None], t, torch.zeros_like(t))
+    mu, x = torch.linalg.eig(t)  # mu = 1 / lambda; x = [a; b]
+    a, b = x[:, :r2], x[:, r2:]
+    dist = (mu.abs() - 1.0).abs()
+    prop = real[:, None] & (dist < PROPAGATING_TOL)
+    ok &= ~((dist < EDGE_ZONE) & ~prop).any(-1)
+    # Current form on the modes: J_ij = -i (M_ij - conj(M_ji)), M = B^H K01 A; v_i = J_ii.
+    cur = b.mH @ k01 @ a
+    cur = -1j * (cur - cur.mH)
+    vel = torch.diagonal(cur, dim1=-2, dim2=-1).real
+    ok &= ~(prop & (vel.abs() <= VELOCITY_RTOL * k01.abs().amax((-2, -1))[:, None])).any(-1)
+    same = prop[:, :, None] & prop[:, None, :] & ((mu[:, :, None] - mu[:, None, :]).abs() < DEGENERATE_TOL)
+    sign = torch.sign(vel)
+    ok &= ~(same & (sign[:, :, None] != sign[:, None, :])).any((-2, -1))
+    form = torch.where(same, cur, torch.zeros_like(cur)) * sign[:, :, None]
+    form = form + torch.diag_embed((~prop).to(form.dtype))
+    ok &= torch.linalg.cholesky_ex(torch.where(ok[:, None, None], form, torch.eye(m, dtype=form.dtype,
+                                                                                   device=form.device)))[1] == 0
+    outgoing = torch.where(prop, vel > 0, mu.abs() > 1.0)
+    ok &= outgoing.sum(-1) == r2
+    ok &= (prop & (vel > 0)).sum(-1) == (prop & (vel < 0)).sum(-1)
+    pick = torch.argsort((~outgoing).to(torch.int8), dim=-1, stable=True)[:, :r2]
+    pick = pick[:, None, :].expand(batch, m, r2)
+    xo = x.gather(-1, pick)
+    c = k10 @ xo[:, r2:]  # (B, r2, r2)
+    xx, info_c = torch.linalg.solve_ex(c, -xo[:, :r2], left=False)  # X C = -A
+    ok &= info_c == 0
+    g, info = torch.linalg.inv_ex(a00 - u @ (k01 @ xx @ k10) @ u.mH)
+    return _verified(g, a00, a01, a10, real, ok & (info == 0))
+
+
+def _verified(g, a00, a01, a10, real, ok):
+    """``(g, ok)`` with ``ok`` cleared where ``g`` fails the Dyson residual or positivity checks."""
+    n = g.shape[-1]
+    ok = ok & torch.isfinite(g).flatten(1).all(-1)
+    g = torch.where(ok[:, None, None], g, torch.zeros_like(g))
+    eye = torch.eye(n, dtype=g.dtype, device=g.device)
+    residual = (g @ (a00 - a01 @ g @ a10) - eye).abs().amax((-2, -1))
+    scale = g.abs().amax((-2, -1)).clamp(min=1.0)
+    ok &= residual <= FAST_DYSON_RTOL * scale
+    if real.any():
+        spectral = torch.linalg.eigvalsh(1j * (g - g.mH)).amin(-1)
+        ok &= ~real | (spectral >= -FAST_DYSON_RTOL * scale)
+    return g, ok
