@@ -4,6 +4,8 @@
     invdesign resume DIR [--workers N] [--scheduler ADDRESS]             continue a killed/stopped one
     invdesign report DIR                                                  (re)write DIR/report.md
     invdesign list                                                        registered problems, optimizers
+    invdesign export DIR [--format csv|parquet] [--out PATH]              every evaluation as a table, best
+                                                                          designs as JSON (+ .xyz with atoms)
 
 SPEC is a TOML file, or the name of one in ``problems/`` (``invdesign run default``). Exit status:
 0 when every run finished (runs that raised are listed, and recorded in ``runs/*/error.txt``), 2 for an
@@ -138,6 +140,49 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _built_problems(directory: Path) -> dict[str, Any]:
+    """One built problem per problem label of the campaign (through the registry; failures are skipped)."""
+    from invdesign.campaign import registry
+    from invdesign.report import load
+
+    out: dict[str, Any] = {}
+    for run in load(directory).runs:
+        if run.problem in out:
+            continue
+        try:
+            out[run.problem] = registry.make_problem(run.unit["problem_name"], dict(run.unit["problem_settings"]))
+        except Exception as err:
+            print(f"invdesign export: cannot build problem {run.problem!r} ({err}); using its stored space",
+                  file=sys.stderr)
+    return out
+
+
+def _write_structure(problem: Any, params: dict, stem: Path) -> Path | None:
+    """The design's atoms as extended XYZ, for problems with ``design_structure(params) -> Structure``."""
+    make = getattr(problem, "design_structure", None)
+    if make is None:
+        return None
+    from invdesign.tb.ase_io import write_extxyz
+
+    return write_extxyz(stem.with_suffix(".xyz"), make(params), comment=f"best design of {stem.name}")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from invdesign.report import ExportError, export_designs, export_table
+
+    directory = Path(args.directory)
+    problems = _built_problems(directory)
+    try:
+        table = export_table(directory, args.format, args.out, spaces={k: p.space for k, p in problems.items()})
+    except ExportError as err:
+        print(f"invdesign: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"evaluations: {table}")
+    for path in export_designs(directory, problems, _write_structure):
+        print(f"design: {path}")
+    return EXIT_OK
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from invdesign.campaign import registry
 
@@ -173,6 +218,12 @@ def parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="write report.md and figures in a campaign directory")
     report.add_argument("directory")
     report.set_defaults(func=cmd_report)
+    export = sub.add_parser("export", help="every evaluation as CSV/Parquet and the best designs as JSON")
+    export.add_argument("directory")
+    export.add_argument("--format", choices=("csv", "parquet"), default="csv",
+                        help="table format (parquet needs pyarrow: pip install 'invdesign[parquet]')")
+    export.add_argument("--out", help="table path (default DIR/evaluations.<format>)")
+    export.set_defaults(func=cmd_export)
     lst = sub.add_parser("list", help="registered problems and optimizers")
     lst.add_argument("--settings", action="store_true", help="also list each optimizer's settings")
     lst.set_defaults(func=cmd_list)

@@ -46,6 +46,7 @@ from invdesign.campaign import registry
 from invdesign.campaign.lease import DEFAULT_TTL_S, Lease, LeaseLost
 from invdesign.campaign.records import best_index, num, rank_key
 from invdesign.campaign.spec import Unit
+from invdesign.designs import try_space_dict
 from invdesign.campaign.storage import (
     CHECKPOINT_FILE,
     COMPACT_X_EVERY,
@@ -227,6 +228,8 @@ class Run:
                 "optimum_value": problem.optimum_value, "tolerance": problem.tolerance,
                 "constraints": [{"name": s.name, "kind": s.kind, "tol": float(s.tol)} for s in specs],
                 "parameter_names": list(problem.space.names()) if hasattr(problem, "space") else None,
+                # lets readers without the problem (report, export) map points to physical values
+                "space": try_space_dict(problem), "parameter_units": dict(getattr(problem, "parameter_units", {}) or {}),
             }
             settings["problem_info"] = info
             self.check_lease()

@@ -14,6 +14,7 @@ import numpy as np
 from invdesign.campaign.storage import atomic_write_text, sanitize
 from invdesign.report import analysis, plots
 from invdesign.report.load import CampaignData, load
+from invdesign.report.table import best_point_label
 
 REPORT_FILE = "report.md"
 FIGURES_DIR = "figures"
@@ -135,10 +136,8 @@ def write_report(campaign_dir: str | os.PathLike, design_figures: dict[str, list
             add(f"| {problem} | - | - | - | - |")
             continue
         rec = run.best_record
-        x = rec["x"] if rec else []
-        shown = ", ".join(_g(float(v), 4) for v in x[:8]) + (", ..." if len(x) > 8 else "")
         add(f"| {problem} | {_g(run.final_best, 8)} | `{run.run_id}` | {rec.get('feasible') if rec else '-'} | "
-            f"[{shown}] |")
+            f"{best_point_label(run, rec)} |")
     add("")
     for problem, paths in (design_figures or {}).items():
         if paths:
