@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from invdesign.campaign.records import num
-from invdesign.designs import design_dict, physical_values
 from invdesign.report.load import load
 from invdesign.report.table import run_space
 
@@ -30,6 +29,8 @@ def export_designs(campaign_dir: str | os.PathLike, problems: Mapping[str, Any] 
         write_structure: ``(problem, params, path_without_suffix) -> path or None``, called for runs whose
             problem is given, to write the design's atoms (e.g. extended XYZ).
     """
+    from invdesign.designs import design_dict, physical_values  # core parameter API (torch), no physics
+
     data = load(campaign_dir)
     out_dir = Path(campaign_dir) / DESIGNS_DIR
     written: list[Path] = []

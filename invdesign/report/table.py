@@ -23,13 +23,17 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from invdesign.campaign.records import num
-from invdesign.designs import physical_values, space_from_dict
-from invdesign.params import ParameterSpace
 from invdesign.report.load import RunData, load
+
+if TYPE_CHECKING:  # the report imports neither torch nor pandas until a table or a point is asked for
+    import pandas as pd
+
+    from invdesign.params import ParameterSpace
 
 MAX_ENTRIES = 256
 
@@ -43,7 +47,11 @@ def run_space(run: RunData, spaces: Mapping[str, ParameterSpace] | None = None) 
     if spaces and run.problem in spaces:
         return spaces[run.problem]
     stored = (run.problem_info or {}).get("space")
-    return space_from_dict(stored) if stored else None
+    if not stored:
+        return None
+    from invdesign.designs import space_from_dict  # core parameter API (torch), no physics
+
+    return space_from_dict(stored)
 
 
 def entry_labels(name: str, shape: tuple[int, ...]) -> list[str]:
@@ -55,6 +63,8 @@ def entry_labels(name: str, shape: tuple[int, ...]) -> list[str]:
 
 def physical_columns(space: ParameterSpace, x: list[float] | None, max_entries: int = MAX_ENTRIES) -> dict[str, float]:
     """``{column: value}`` of the physical parameters at optimizer coordinates ``x`` (NaN when x is None)."""
+    from invdesign.designs import physical_values
+
     out: dict[str, float] = {}
     values = physical_values(space, [num(v) for v in x]) if x is not None else None
     for b in space.blocks:
@@ -80,6 +90,8 @@ def point_columns(run: RunData, rec: Mapping[str, Any], space: ParameterSpace | 
 def load_table(campaign_dir: str | os.PathLike, spaces: Mapping[str, ParameterSpace] | None = None,
                max_entries: int = MAX_ENTRIES) -> pd.DataFrame:
     """One row per evaluation of every run of the campaign in ``campaign_dir`` (columns: module docstring)."""
+    import pandas as pd
+
     data = load(campaign_dir)
     rows: list[dict[str, Any]] = []
     units: dict[str, str] = {}

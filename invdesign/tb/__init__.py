@@ -13,6 +13,9 @@
 - ``transport``: geometry -> principal layers -> ``Device`` and ``Lead``s (``wire``, ``two_terminal``).
 - ``bands``: Bloch bands E_n(k), k paths, band extrema, effective masses.
 - ``plot``: structure, band-structure and T(E)/DOS figures.
+- ``wannier90`` / ``wannier_transport``: Wannier90 ``_hr.dat`` models in and out, principal layers along a
+  lattice direction, Device and Leads with transverse k as batch members.
+- ``ase_io``: ASE ``Atoms`` <-> ``Structure`` (ASE optional), extended XYZ.
 """
 
 from invdesign.tb.bands import (
@@ -37,10 +40,14 @@ from invdesign.tb.builders import (
 from invdesign.tb.model import Shell, Species, TBModel
 from invdesign.tb.structure import Structure
 from invdesign.tb.transport import TransportSystem, two_terminal, wire
+from invdesign.tb.wannier90 import Wannier90FormatError, WannierModel, read_wannier90, write_wannier90
+from invdesign.tb.wannier_transport import WannierTransport, k_grid, wannier_two_terminal
 
 __all__ = [
     "BlochHamiltonian", "Shell", "Species", "Structure", "TBModel", "TransportSystem",
     "armchair_ribbon", "band_extremum", "bloch_hamiltonian", "chain", "diamond", "effective_mass",
     "fcc_point", "graphene_sheet", "k_path", "nanotube", "ribbon_junction", "square_strip", "two_terminal",
     "wire", "zigzag_ribbon", "zincblende",
+    "Wannier90FormatError", "WannierModel", "WannierTransport", "k_grid", "read_wannier90", "wannier_two_terminal",
+    "write_wannier90",
 ]
