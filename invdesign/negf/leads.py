@@ -206,7 +206,7 @@ def _exact_modes(a00, a01, a10, mirror: bool = False):
     return tuple(back(g) for g in out) if mirror else back(out)
 
 
-def _fast_then_exact(a00, a01, a10, u, v, mirror: bool = False):
+def _fast_then_exact(a00, a01, a10, u, v, refine: bool, mirror: bool = False):
     """g for blocks ``(..., n, n)`` (and, with ``mirror``, g of the mirror lead ``(A00, A10, A01)``).
 
     The batched torch path on the blocks' device (``invdesign.negf.lead_fast``) first; the members
@@ -217,10 +217,10 @@ def _fast_then_exact(a00, a01, a10, u, v, mirror: bool = False):
     n = shape[-1]
     flat = [x.expand(shape).reshape(-1, n, n).to(torch.complex128) for x in (a00, a01, a10)]
     u, v = u.to(flat[0].device), v.to(flat[0].device)
-    g, ok = surface_gf_fast(*flat, u, v)
+    g, ok = surface_gf_fast(*flat, u, v, refine)
     out = [g]
     if mirror:
-        g_m, ok_m = surface_gf_fast(flat[0], flat[2], flat[1], v, u)
+        g_m, ok_m = surface_gf_fast(flat[0], flat[2], flat[1], v, u, refine)
         out.append(g_m)
         ok = ok & ok_m
     if not bool(ok.all()):
@@ -235,14 +235,19 @@ def _fast_then_exact(a00, a01, a10, u, v, mirror: bool = False):
 def _modes_solver(a00, a01, a10, mirror: bool = False, bases=None):
     """Exact surface Green's function(s): fast batched path, exact QZ fallback (see ``_fast_then_exact``).
 
-    ``bases = (U, V)`` of the lead's hopping (:func:`~invdesign.negf.lead_fast.hopping_bases`).
+    ``bases = (U, V, refine)``: the lead's hopping bases (:func:`~invdesign.negf.lead_fast.hopping_bases`)
+    and whether they need reducing member by member (see ``surface_gf_fast``).
     """
-    u, v = bases if bases is not None else hopping_bases(a01, None)  # A01's own range is also a basis
-    return _fast_then_exact(a00, a01, a10, u, v, mirror)
+    u, v, refine = bases if bases is not None else (*hopping_bases(a01, None), True)
+    return _fast_then_exact(a00, a01, a10, u, v, refine, mirror)
 
 
 def _bases(lead: Lead, method: str):
-    return hopping_bases(lead.h01, lead.s01) if method == "modes" else None
+    """``(U, V, refine)`` for the fast path: refined per member when ``E s01 - h01`` may have a lower
+    rank than ``[h01, s01]`` (overlap) or the batch holds several leads."""
+    if method != "modes":
+        return None
+    return (*hopping_bases(lead.h01, lead.s01), lead.has_overlap or lead.h01.ndim > 2)
 
 
 def _sancho_iterate(a00, a01, a10, max_iter: int = SANCHO_MAX_ITER, tol: float = SANCHO_TOL):
