@@ -65,6 +65,7 @@ from invdesign.negf.current import (
     seebeck,
 )
 from invdesign.negf.errors import ConvergenceError, NEGFInputError
+from invdesign.negf import lead_cache
 
 __all__ = [
     "ConvergenceError",
@@ -78,6 +79,7 @@ __all__ = [
     "Solution",
     "current",
     "differential_conductance",
+    "lead_cache",
     "dos",
     "fermi",
     "ldos",

@@ -1,7 +1,8 @@
 """Lead surface Green's functions and self-energies, differentiable by the implicit function theorem.
 
 The forward value comes from any solver of the Dyson fixed point ``g = [A00 - A01 g A10]^-1``
-(exact Bloch modes by default, Lopez-Sancho decimation as an alternative). The backward pass never
+(exact Bloch modes by default: ``lead_fast`` batched in torch, ``lead_modes`` (QZ) where its checks
+fail; Lopez-Sancho decimation as an alternative), memoised on the inputs' values (``lead_cache``). The backward pass never
 unrolls the solver: at the fixed point (dg = -g dM g with M = g^-1),
     dg - (g A01) dg (A10 g) = -g [dA00 - dA01 g A10 - A01 g dA10] g,
 a Stein equation, so the vector-Jacobian product solves the adjoint Stein equation once. The backward is
@@ -180,7 +181,8 @@ def _memoised(lead: Lead, z: torch.Tensor, tag: tuple, solver: Callable) -> Call
 
     def run(*blocks):
         hit = lead_cache.lookup(tag, keys)
-        if hit is not None:
+        if hit is not None:  # copies: callers (and autograd) may modify their outputs in place
+            hit = tuple(h.clone() for h in hit)
             return hit if len(hit) > 1 else hit[0]
         out = solver(*blocks)
         lead_cache.store(tag, keys, out if isinstance(out, tuple) else (out,))
@@ -324,8 +326,9 @@ def surface_green_function(
         lead: the lead; its matrices may carry batch dimensions ``...``.
         energies: number or 1-D grid (eV), real or complex with Im >= 0; may require grad.
             A number gives shape ``(..., n, n)``.
-        method: ``"modes"`` (exact at real energies, default) or ``"sancho"`` (decimation; needs
-            ``eta > 0`` inside a band).
+        method: ``"modes"`` (exact at real energies, default; batched fast path with the QZ path as
+            its checked fallback), ``"qz"`` (the QZ mode path alone) or ``"sancho"`` (decimation;
+            needs ``eta > 0`` inside a band).
         eta: optional broadening (eV) added as ``E + i eta``; 0 by default.
         dtype: complex working dtype.
     """

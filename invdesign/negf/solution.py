@@ -266,7 +266,10 @@ def solve(
     Args:
         device: the device with its two leads.
         energies: number or 1-D grid (eV), real (or complex with Im >= 0); may require grad.
-        method: lead solver, ``"modes"`` (exact, default) or ``"sancho"`` (needs ``eta > 0`` in bands).
+        method: lead solver: ``"modes"`` (exact, default: a batched torch path on the Hamiltonian's
+            device, every energy checked, the QZ mode path where a check fails; surface Green's
+            functions are reused across calls with equal lead values, ``invdesign.negf.lead_cache``),
+            ``"qz"`` (the QZ mode path alone, on the CPU) or ``"sancho"`` (needs ``eta > 0`` in bands).
         eta: broadening added as ``E + i eta`` (eV); 0 by default, the leads alone make G retarded.
         dtype: ``torch.complex128`` (default) or ``torch.complex64``.
     """
