@@ -188,10 +188,12 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     problems = registry.problem_registry()
     optimizers = registry.optimizer_registry()
-    print("problems (name in [[problems]]):")
+    print("problems (name in [[problems]]; settings listed by `invdesign list --settings`):")
     width = max(map(len, problems), default=0)
     for name, factory in problems.items():
         print(f"  {name:<{width}}  {registry.describe_problem(name, factory)}")
+        if args.settings:
+            print(" " * (width + 4) + registry.problem_settings_line(factory))
     print("optimizers (name in [[optimizers]]; settings listed by `invdesign list --settings`):")
     width = max(map(len, optimizers), default=0)
     for name, cls in optimizers.items():
@@ -225,7 +227,8 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--out", help="table path (default DIR/evaluations.<format>)")
     export.set_defaults(func=cmd_export)
     lst = sub.add_parser("list", help="registered problems and optimizers")
-    lst.add_argument("--settings", action="store_true", help="also list each optimizer's settings")
+    lst.add_argument("--settings", action="store_true",
+                     help="also list each problem's and optimizer's settings (defaults, ranges)")
     lst.set_defaults(func=cmd_list)
     return p
 

@@ -17,7 +17,7 @@ default start is the box corner-ish point ``INIT_OFFSET`` away from them.
 
 from __future__ import annotations
 
-from typing import final
+from typing import Annotated, final
 
 import torch
 
@@ -25,6 +25,7 @@ from invdesign.negf import solve
 from invdesign.objectives import WindowAverage
 from invdesign.params import DTYPE, Block, ParameterSpace
 from invdesign.problem import Problem
+from invdesign.settings import OneOf, Range, checked_settings, settings_like
 from invdesign.tb import Shell, Species, armchair_ribbon, tables, two_terminal, wire
 from invdesign.tb.model import TBModel
 from problems import PROBLEMS
@@ -38,14 +39,21 @@ BOX_EV = 0.3
 OVERLAP_BOX = 0.05
 INIT_OFFSET = 0.2  # fraction of the box half-width, alternating sign, away from the carbon values
 MODEL_SET = "TNN_Reich2002"
+# declared ranges of the settings (shared with robust_doping, which builds this problem)
+Count = Annotated[int, Range(1)]
+Line = Annotated[int, Range(0)]  # and < width: checked in AGNRDoping
+BoxEV = Annotated[float, Range(0.0, low_open=True)]
+OverlapBox = Annotated[float, Range(0.0, 0.5)]
+InitOffset = Annotated[float, Range(-1.0, 1.0)]
+ModelSet = Annotated[str, OneOf(*tables.GRAPHENE_SETS)]
 PARAM_NAMES = ["onsite"] + [f"{pair}_{kind}{shell}" for pair in ("DD", "CD") for shell in (1, 2, 3)
                             for kind in ("t", "s")]
 
 
 def carbon_values(model: TBModel) -> torch.Tensor:
     """The 13 parameters of a dopant identical to carbon, in ``PARAM_NAMES`` order."""
-    p = model.named_parameters()
-    shells = [v for i in range(3) for v in (p[f"bond/C-C/{i}/pp_pi"], p[f"overlap/C-C/{i}/pp_pi"])]
+    p = model.named_parameters()  # a model with fewer shells or no overlap: the missing ones are 0
+    shells = [p.get(f"{kind}/C-C/{i}/pp_pi", 0.0) for i in range(3) for kind in ("bond", "overlap")]
     return torch.tensor([p["onsite/C/p"], *shells, *shells], dtype=DTYPE)
 
 
@@ -53,9 +61,22 @@ def doped_model(base: TBModel, x: torch.Tensor) -> TBModel:
     """``base`` plus the dopant ``D`` with parameters ``x`` (13,) in ``PARAM_NAMES`` order."""
     dd, cd = x[1:7], x[7:13]
     distances = [s.distance_nm for s in base.bonds[("C", "C")]]
-    dd_shells = tuple(Shell(d, {"pp_pi": dd[2 * i]}, {"pp_pi": dd[2 * i + 1]}) for i, d in enumerate(distances))
-    cd_shells = tuple(Shell(d, {"pp_pi": cd[2 * i]}, {"pp_pi": cd[2 * i + 1]}) for i, d in enumerate(distances))
+
+    def overlap(v: torch.Tensor) -> dict | None:
+        return {"pp_pi": v} if base.has_overlap else None
+
+    dd_shells = tuple(Shell(d, {"pp_pi": dd[2 * i]}, overlap(dd[2 * i + 1])) for i, d in enumerate(distances))
+    cd_shells = tuple(Shell(d, {"pp_pi": cd[2 * i]}, overlap(cd[2 * i + 1])) for i, d in enumerate(distances))
     return base.with_species("D", Species(("pz",), {"p": x[0]}), {("D", "D"): dd_shells, ("C", "D"): cd_shells})
+
+
+def check_geometry(width: int, line: int, e_min: float, e_max: float) -> None:
+    """Settings that bound each other: the dopant line inside the ribbon, a non-empty energy window."""
+    if not 0 <= line < width:
+        raise ValueError(f"line must be a dimer line of the {width}-AGNR, 0..{width - 1}; got {line} "
+                         f"(the central one is {(width - 1) // 2})")
+    if not e_min < e_max:
+        raise ValueError(f"e_min must be below e_max (eV); got e_min={e_min}, e_max={e_max}")
 
 
 def dopant_sites(width: int, cells: int, line: int) -> list[int]:
@@ -70,15 +91,19 @@ class AGNRDoping(Problem):
     name = "agnr_doping"
     description = "AD-NEGF app. 3: 13 dopant SK parameters in a 7-AGNR, minimise mean T over [-1, 1] eV"
 
-    def __init__(self, width: int = WIDTH, cells: int = CELLS, line: int = DOPANT_LINE,
-                 n_energies: int = N_ENERGIES, e_min: float = E_MIN_EV, e_max: float = E_MAX_EV,
-                 box_ev: float = BOX_EV, overlap_box: float = OVERLAP_BOX, init_offset: float = INIT_OFFSET,
-                 model_set: str = MODEL_SET, doped_leads: bool = False):
+    @checked_settings
+    def __init__(self, width: Count = WIDTH, cells: Count = CELLS, line: Line = DOPANT_LINE,
+                 n_energies: Count = N_ENERGIES, e_min: float = E_MIN_EV, e_max: float = E_MAX_EV,
+                 box_ev: BoxEV = BOX_EV, overlap_box: OverlapBox = OVERLAP_BOX, init_offset: InitOffset = INIT_OFFSET,
+                 model_set: ModelSet = MODEL_SET, doped_leads: bool = False):
+        check_geometry(width, line, e_min, e_max)
         self.base = tables.graphene_pz(model_set)
         if not self.base.has_overlap:
             overlap_box = 0.0
         c = carbon_values(self.base)
-        half = torch.tensor([box_ev] + [box_ev, overlap_box] * 6, dtype=DTYPE)
+        n_shells = len(self.base.bonds[("C", "C")])  # shells the model lacks stay frozen at 0
+        per_shell = [v if i < n_shells else 0.0 for i in range(3) for v in (box_ev, overlap_box)]
+        half = torch.tensor([box_ev] + per_shell * 2, dtype=DTYPE)
         sign = torch.tensor([(-1.0) ** i for i in range(13)], dtype=DTYPE)
         frozen = half == 0  # overlaps of a model without overlap stay zero
         lower, upper = c - half, c + half
@@ -137,6 +162,7 @@ class AGNRDoping(Problem):
         return [out / "transmission.png", out / "structure.png", out / "parameters.txt"]
 
 
+@settings_like(AGNRDoping)
 def agnr_doping(**settings) -> AGNRDoping:
     """AD-NEGF app. 3: 13 dopant Slater-Koster parameters in a 7-AGNR minimising mean T over [-1, 1] eV."""
     return AGNRDoping(**settings)

@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import final
+from typing import Annotated, final
 
 import numpy as np
 import torch
@@ -62,6 +62,7 @@ from invdesign.negf.system import Device, Lead
 from invdesign.objectives import Objective
 from invdesign.params import DTYPE, Block, BSplineBasis, ParameterSpace
 from invdesign.problem import Problem
+from invdesign.settings import Range, checked_settings, settings_like
 from invdesign.scf import (BiasPoint, FETDevice, SCFOptions, bias_point, coaxial_capacitance, screened_1d,
                            swing_between)
 from problems import PROBLEMS
@@ -83,6 +84,8 @@ N_ENERGIES = 100
 WINDOW_KT = 40.0  # the current grid ends 40 kT above mu_S
 TEMPERATURE_K = 300.0
 TOL_V = 1e-6
+Cells = Annotated[int, Range(1)]
+Positive = Annotated[float, Range(0.0, low_open=True)]
 SS_LIMIT_MV = 1e3 * KB_EV * TEMPERATURE_K * math.log(10)  # 59.53 mV/dec
 
 
@@ -138,12 +141,14 @@ class FETDoping(Problem):
     name = "fet_doping"
     description = "(13,0) CNT-FET, SCF Poisson-NEGF: B-spline doping profile + gate WF, max Ion s.t. Ioff, dose"
 
-    def __init__(self, source_cells: int = SOURCE_CELLS, gate_cells: int = GATE_CELLS,
-                 drain_cells: int = DRAIN_CELLS, n_coeffs: int = N_COEFFS, vdd: float = VDD_V,
-                 ioff_target: float = IOFF_TARGET_A, contact_doping: float = CONTACT_DOPING,
-                 max_doping_factor: float = MAX_DOPING_FACTOR, init_gate_wf: float = INIT_GATE_WF_EV,
-                 n_energies: int = N_ENERGIES, t_ox_nm: float = T_OX_NM, eps_ox: float = EPS_OX,
-                 tol_v: float = TOL_V, grad_cost_factor: float | None = None):
+    @checked_settings
+    def __init__(self, source_cells: Cells = SOURCE_CELLS, gate_cells: Cells = GATE_CELLS,
+                 drain_cells: Cells = DRAIN_CELLS, n_coeffs: Annotated[int, Range(4)] = N_COEFFS,
+                 vdd: Positive = VDD_V, ioff_target: Positive = IOFF_TARGET_A, contact_doping: Positive = CONTACT_DOPING,
+                 max_doping_factor: Positive = MAX_DOPING_FACTOR, init_gate_wf: Annotated[float, Range(*GATE_WF_BOX_EV)]
+                 = INIT_GATE_WF_EV, n_energies: Annotated[int, Range(2)] = N_ENERGIES, t_ox_nm: Positive = T_OX_NM,
+                 eps_ox: Annotated[float, Range(1.0)] = EPS_OX, tol_v: Positive = TOL_V,
+                 grad_cost_factor: Annotated[float | None, Range(1.0)] = None):
         self.cells = source_cells + gate_cells + drain_cells
         self.gate = (source_cells, source_cells + gate_cells)  # gated cells [start, end)
         self.vdd, self.ioff_target, self.n_energies = float(vdd), float(ioff_target), int(n_energies)
@@ -337,6 +342,7 @@ def _knots(n_coeffs: int, degree: int = 3) -> np.ndarray:
     return np.r_[np.zeros(degree + 1), np.linspace(0, 1, n_coeffs - degree + 1)[1:-1], np.ones(degree + 1)]
 
 
+@settings_like(FETDoping)
 def fet_doping(**settings) -> FETDoping:
     """FET doping profile under SCF Poisson-NEGF: (13,0) CNT, max Ion at Ioff <= target, dose <= baseline."""
     return FETDoping(**settings)

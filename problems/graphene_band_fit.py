@@ -61,7 +61,7 @@ import dataclasses
 import functools
 import math
 from collections.abc import Mapping
-from typing import final
+from typing import Annotated, final
 
 import torch
 
@@ -75,6 +75,7 @@ from invdesign.fitting import (
 from invdesign.objectives import Objective
 from invdesign.params import DTYPE, Block, ParameterSpace
 from invdesign.problem import Problem
+from invdesign.settings import Range, checked_settings, settings_like
 from invdesign.tb import bloch_hamiltonian, graphene_sheet, tables
 from invdesign.tb.bands import BlochHamiltonian, reciprocal_lattice
 from invdesign.tb.model import Shell, Species, TBModel
@@ -102,6 +103,7 @@ SIGMA_OUTSIDE_EV = 0.5
 # 1.3 ms). Fixed because the lazy once-per-campaign measurement under the shared machine's varying load
 # gave 1.6 .. 8.8, which would hand gradient methods a random share of the same forward-equivalent budget.
 GRAD_COST_FACTOR = 2.2
+PositiveEV = Annotated[float, Range(0.0, low_open=True)]
 HBAR_EV_S = 6.582119569e-16  # CODATA 2018
 VF_STEP_PER_NM = 1e-3  # k step from K for the Fermi velocity
 
@@ -315,10 +317,12 @@ class GrapheneBandFit(Problem):
     name = "graphene_band_fit"
     description = "graphene pz + overlap (NN by default) fitted to Reich 2002 3NN bands, Fermi-level window weighted"
 
-    def __init__(self, fit_shells: int = FIT_SHELLS, n_k: int = N_K, inner_window_ev: float = INNER_WINDOW_EV,
-                 window_ev: float = WINDOW_EV, sigma_inner_ev: float = SIGMA_INNER_EV,
-                 sigma_window_ev: float = SIGMA_WINDOW_EV, sigma_outside_ev: float = SIGMA_OUTSIDE_EV,
-                 grad_cost_factor: float | None = GRAD_COST_FACTOR):
+    @checked_settings
+    def __init__(self, fit_shells: Annotated[int, Range(1, 3)] = FIT_SHELLS, n_k: Annotated[int, Range(12)] = N_K,
+                 inner_window_ev: PositiveEV = INNER_WINDOW_EV, window_ev: PositiveEV = WINDOW_EV,
+                 sigma_inner_ev: PositiveEV = SIGMA_INNER_EV, sigma_window_ev: PositiveEV = SIGMA_WINDOW_EV,
+                 sigma_outside_ev: PositiveEV = SIGMA_OUTSIDE_EV,
+                 grad_cost_factor: Annotated[float | None, Range(1.0)] = GRAD_COST_FACTOR):
         """fit_shells: neighbour shells of the fitted model (1: Saito's NN + overlap; 3 contains the
         reference). n_k: k points on the loop. Windows (eV, around the reference Dirac point) and
         tolerances (eV): see the module docstring. grad_cost_factor: forward-equivalent cost of a value
@@ -488,6 +492,7 @@ class GrapheneBandFit(Problem):
         return [out / "bands.png", out / "fit.md", out / "fit.json"]
 
 
+@settings_like(GrapheneBandFit)
 def graphene_band_fit(**settings) -> GrapheneBandFit:
     """Fit graphene pz + overlap (NN by default; fit_shells=1..3) to Reich 2002 3NN bands, window-weighted."""
     return GrapheneBandFit(**settings)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from typing import final
+from typing import Annotated, final
 
 import torch
 
@@ -25,6 +25,7 @@ from invdesign.negf import Device, Lead, solve
 from invdesign.objectives import Objective
 from invdesign.params import DTYPE, Block, ParameterSpace
 from invdesign.problem import Problem
+from invdesign.settings import Range, checked_settings, settings_like
 from invdesign.tb import ribbon_junction, tables, two_terminal
 from invdesign.tb.hamiltonian import coupling_blocks
 from invdesign.tb.structure import Structure
@@ -124,9 +125,11 @@ class JunctionFit(Problem):
     name = "junction_fit"
     description = "AD-NEGF app. 2: ~1e4 Hamiltonian elements of a 5-2 junction fitted to a 7-4 junction's T(E)"
 
+    @checked_settings
     def __init__(self, target: tuple[int, int] = TARGET, model: tuple[int, int] = MODEL,
-                 cells: tuple[int, int] = CELLS, n_energies: int = N_ENERGIES, batch: int = BATCH,
-                 e_min: float = E_MIN_EV, e_max: float = E_MAX_EV, eta: float = ETA_EV, box_ev: float = BOX_EV):
+                 cells: tuple[int, int] = CELLS, n_energies: Annotated[int, Range(1)] = N_ENERGIES,
+                 batch: Annotated[int, Range(1)] = BATCH, e_min: float = E_MIN_EV, e_max: float = E_MAX_EV,
+                 eta: Annotated[float, Range(0.0)] = ETA_EV, box_ev: Annotated[float, Range(0.0, low_open=True)] = BOX_EV):
         self.widths, self.cells, self.batch, self.eta = tuple(model), tuple(cells), int(batch), float(eta)
         # energies strictly inside (e_min, e_max), off the grid's ends
         self.energies = torch.linspace(e_min, e_max, n_energies + 2, dtype=DTYPE)[1:-1]
@@ -269,6 +272,7 @@ def write_full_loss_curves(campaign_dir, levels: int = 10) -> list:
     return [out / "full_loss.csv", out / "full_loss.md", out / "figures" / "full_loss.png"]
 
 
+@settings_like(JunctionFit)
 def junction_fit(**settings) -> JunctionFit:
     """AD-NEGF app. 2: ~1e4 Hamiltonian elements of a 5-2 junction fitted to a 7-4 junction's T(E)."""
     return JunctionFit(**settings)

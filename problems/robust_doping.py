@@ -35,7 +35,7 @@ per-device path through ``two_terminal`` (``simulate_one_by_one``) is the refere
 from __future__ import annotations
 
 import dataclasses
-from typing import final
+from typing import Annotated, final
 
 import torch
 
@@ -43,6 +43,7 @@ from invdesign.negf import Device, Lead, solve
 from invdesign.objectives import Objective, pick
 from invdesign.params import DTYPE
 from invdesign.problem import Problem
+from invdesign.settings import OneOf, Range, checked_settings, settings_like
 from invdesign.tb import two_terminal
 from invdesign.tb.hamiltonian import bond_mask, coupling_blocks
 from invdesign.tb.model import TBModel
@@ -50,8 +51,9 @@ from invdesign.tb.structure import Structure
 from invdesign.tb.transport import lead_blocks
 from problems import PROBLEMS
 from problems.agnr_doping import (BOX_EV, CELLS, DOPANT_LINE, E_MAX_EV, E_MIN_EV, INIT_OFFSET, MODEL_SET,
-                                  N_ENERGIES, OVERLAP_BOX, PARAM_NAMES, WIDTH, AGNRDoping, carbon_values,
-                                  doped_model, dopant_sites)
+                                  N_ENERGIES, OVERLAP_BOX, PARAM_NAMES, WIDTH, AGNRDoping, BoxEV, Count,
+                                  InitOffset, Line, ModelSet, OverlapBox, carbon_values, doped_model,
+                                  dopant_sites)
 
 N_SAMPLES = 16  # devices in the sample-average objective (CELLS, N_ENERGIES: problem 3's instance)
 NOISE = 0.1  # +-10 % on every dopant parameter
@@ -214,15 +216,18 @@ class RobustAGNRDoping(Problem):
     name = "robust_agnr_doping"
     description = "App. 6: problem 3 under random dopant positions and SK-parameter noise, minimise a risk of mean T"
 
-    def __init__(self, n_samples: int = N_SAMPLES, positions: str = "lines", lines: tuple[int, ...] = INTERIOR_LINES,
-                 noise: float = NOISE, sample_seed: int = SAMPLE_SEED, risk: str = "mean", risk_k: float = 1.0,
-                 cvar_alpha: float = 0.8, holdout_samples: int = HOLDOUT_SAMPLES, holdout_seed: int = HOLDOUT_SEED,
+    @checked_settings
+    def __init__(self, n_samples: Count = N_SAMPLES, positions: Annotated[str, OneOf(*POSITIONS)] = "lines",
+                 lines: tuple[int, ...] = INTERIOR_LINES, noise: Annotated[float, Range(0.0, 1.0)] = NOISE,
+                 sample_seed: Annotated[int, Range(0)] = SAMPLE_SEED, risk: Annotated[str, OneOf(*RISKS)] = "mean",
+                 risk_k: float = 1.0, cvar_alpha: Annotated[float, Range(0.0, 1.0, high_open=True)] = 0.8,
+                 holdout_samples: Count = HOLDOUT_SAMPLES, holdout_seed: Annotated[int, Range(0)] = HOLDOUT_SEED,
                  nominal_x: tuple[float, ...] | None = None, nominal_seeds: tuple[int, ...] = NOMINAL_SEEDS,
-                 nominal_budget: float = NOMINAL_BUDGET, width: int = WIDTH, cells: int = CELLS,
-                 line: int = DOPANT_LINE, n_energies: int = N_ENERGIES, e_min: float = E_MIN_EV,
-                 e_max: float = E_MAX_EV, box_ev: float = BOX_EV, overlap_box: float = OVERLAP_BOX,
-                 init_offset: float = INIT_OFFSET, model_set: str = MODEL_SET,
-                 grad_cost_factor: float | None = GRAD_COST_FACTOR):
+                 nominal_budget: Annotated[float, Range(0.0, low_open=True)] = NOMINAL_BUDGET, width: Count = WIDTH,
+                 cells: Count = CELLS, line: Line = DOPANT_LINE, n_energies: Count = N_ENERGIES,
+                 e_min: float = E_MIN_EV, e_max: float = E_MAX_EV, box_ev: BoxEV = BOX_EV,
+                 overlap_box: OverlapBox = OVERLAP_BOX, init_offset: InitOffset = INIT_OFFSET,
+                 model_set: ModelSet = MODEL_SET, grad_cost_factor: Annotated[float | None, Range(1.0)] = GRAD_COST_FACTOR):
         if holdout_seed == sample_seed:
             raise ValueError("holdout_seed must differ from sample_seed: held-out devices must be fresh")
         if any(not 0 <= ln < width for ln in lines):
@@ -359,6 +364,7 @@ class RobustAGNRDoping(Problem):
         return [out / "holdout_distribution.png", out / "holdout_transmission.png", out / "robust_vs_nominal.txt"]
 
 
+@settings_like(RobustAGNRDoping)
 def robust_agnr_doping(**settings) -> RobustAGNRDoping:
     """App. 6: problem 3 with random dopant lines and +-10% SK noise, minimise the sample-mean of mean T."""
     return RobustAGNRDoping(**settings)

@@ -12,7 +12,7 @@ the loss are available from ``report(params)``.
 from __future__ import annotations
 
 import math
-from typing import final
+from typing import Annotated, final
 
 import torch
 
@@ -20,6 +20,7 @@ from invdesign.fitting import gauss_newton_curvature, weighted_residual_vector
 from invdesign.objectives import Objective
 from invdesign.params import DTYPE, Block, ParameterSpace
 from invdesign.problem import Problem
+from invdesign.settings import Range, checked_settings, settings_like
 from invdesign.tb import bloch_hamiltonian, diamond, tables
 from invdesign.tb.bands import band_extremum, effective_mass, fcc_point
 from invdesign.tb.model import Shell, Species, TBModel, vogl_to_two_centre
@@ -111,7 +112,8 @@ class SiTBFit(Problem):
     name = "si_tb_fit"
     description = "fit sp3s* Si parameters to sp3d5s* (Boykin 2004) energies, gap, valley and masses"
 
-    def __init__(self, box_fraction: float = BOX_FRACTION):
+    @checked_settings
+    def __init__(self, box_fraction: Annotated[float, Range(0.0, 1.0, low_open=True, high_open=True)] = BOX_FRACTION):
         start = torch.tensor(vogl_si_start(), dtype=DTYPE)
         half = box_fraction * start.abs()
         self.space = ParameterSpace([Block("vogl", (8,), lower=start - half, upper=start + half, init=start)])
@@ -169,6 +171,7 @@ class SiTBFit(Problem):
         return [out / "bands.png", out / "fit.json"]
 
 
+@settings_like(SiTBFit)
 def si_tb_fit(**settings) -> SiTBFit:
     """Fit sp3s* Si (8 parameters) to sp3d5s* (Boykin 2004) band energies, gap, valley and masses."""
     return SiTBFit(**settings)

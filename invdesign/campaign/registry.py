@@ -52,20 +52,12 @@ def optimizer_settings(name: str) -> dict[str, Any]:
     return settings_of(OPTIMIZERS[name])
 
 
-def factory_settings(factory: Callable[..., Any]) -> tuple[dict[str, Any], bool]:
-    """Keyword settings of a problem factory with their defaults (``inspect.Parameter.empty`` when
-    required), and whether it takes ``**kwargs`` (then any name is accepted)."""
-    target = factory.__init__ if inspect.isclass(factory) else factory
-    params = list(inspect.signature(target).parameters.values())
-    if inspect.isclass(factory):
-        params = params[1:]  # self
-    out, var_kw = {}, False
-    for p in params:
-        if p.kind is inspect.Parameter.VAR_KEYWORD:
-            var_kw = True
-        elif p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY):
-            out[p.name] = p.default
-    return out, var_kw
+def problem_settings_line(factory: Callable[..., Any]) -> str:
+    """``name=default (range), ...`` of a problem factory's declared settings, for ``invdesign list``."""
+    from invdesign.settings import declared, listing
+
+    valid, var_kw = declared(factory)
+    return listing(valid) + (" (and any other keyword: the factory takes **kwargs)" if var_kw else "")
 
 
 def describe(obj: Any) -> str:

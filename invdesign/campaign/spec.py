@@ -35,7 +35,6 @@ Validation collects every error with its key path (``problems[1].settings.dimm``
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import json
 import math
 import os
@@ -45,6 +44,7 @@ from typing import Any
 
 from invdesign.campaign import registry
 from invdesign.campaign.storage import run_id
+from invdesign.settings import Setting, check_setting_type, declared, listing, problems_with  # noqa: F401 (check_setting_type: re-exported)
 
 BUDGET_KEYS = ("max_cost", "max_evals", "max_time_s")
 TOP_KEYS = ("name", "description", "seeds", "budget", "problems", "optimizers")
@@ -177,32 +177,6 @@ def _is_number(value: Any) -> bool:
     return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
 
 
-def check_setting_type(value: Any, default: Any) -> str | None:
-    """Why ``value`` cannot replace ``default`` (judged by the default's type), or None if it can."""
-    if default is inspect.Parameter.empty or default is None:
-        return None
-    if isinstance(default, bool):
-        ok, want = isinstance(value, bool), "a boolean"
-    elif isinstance(default, int):
-        ok, want = _is_int(value), "an integer"
-    elif isinstance(default, float):
-        ok, want = _is_number(value), "a number"
-    elif isinstance(default, str):
-        ok, want = isinstance(value, str), "a string"
-    elif isinstance(default, (list, tuple)):
-        ok, want = isinstance(value, (list, tuple)), "an array"
-    elif isinstance(default, dict):
-        ok, want = isinstance(value, dict), "a table"
-    else:
-        return None
-    return None if ok else f"must be {want} (default {default!r}); got {_type_name(value)} {value!r}"
-
-
-def _listing(valid: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={'<required>' if v is inspect.Parameter.empty else repr(v)}" for k, v in valid.items()) \
-        or "(none)"
-
-
 class _Validator:
     def __init__(self, source: str | None):
         self.source = source
@@ -327,18 +301,13 @@ class _Validator:
             settings = None
         return {**item, "label": label, "settings": settings}
 
-    def check_settings(self, settings: dict, valid: dict[str, Any], var_kw: bool, path: str, what: str) -> None:
-        for k, v in settings.items():
+    def check_settings(self, settings: dict, valid: dict[str, Setting], var_kw: bool, path: str, what: str) -> None:
+        for k, why in problems_with(settings, valid, var_kw).items():
             if k not in valid:
-                if not var_kw:
-                    self.err(f"{path}.settings.{k}", f"{what} has no setting {k!r}; valid: {_listing(valid)}")
-                continue
-            reason = check_setting_type(v, valid[k])
-            if reason:
-                self.err(f"{path}.settings.{k}", reason)
-        for k, default in valid.items():
-            if default is inspect.Parameter.empty and k not in settings:
-                self.err(f"{path}.settings.{k}", f"missing: {what} requires it; valid: {_listing(valid)}")
+                why = f"{what} has no setting {k!r}; valid: {listing(valid)}"
+            elif k not in settings:
+                why = f"missing: {what} requires it; valid: {listing(valid)}"
+            self.err(f"{path}.settings.{k}", why)
 
     def problem(self, item: Any, path: str) -> ProblemEntry | None:
         item = self.common(item, path, PROBLEM_KEYS)
@@ -357,7 +326,7 @@ class _Validator:
             factory = None
         if factory is not None and item["settings"] is not None:
             try:
-                valid, var_kw = registry.factory_settings(factory)
+                valid, var_kw = declared(factory)
             except (TypeError, ValueError):
                 valid, var_kw = {}, True
             self.check_settings(item["settings"], valid, var_kw, path, f"problem {name!r}")
@@ -382,7 +351,8 @@ class _Validator:
         if name not in known:
             self.err(f"{path}.name", f"unknown optimizer {name!r}; registered: {', '.join(sorted(known))}")
         elif item["settings"] is not None:
-            self.check_settings(item["settings"], registry.optimizer_settings(name), False, path,
+            valid = {k: Setting(k, v) for k, v in registry.optimizer_settings(name).items()}
+            self.check_settings(item["settings"], valid, False, path,
                                 f"optimizer {name!r}")
         return OptimizerEntry(name, item["label"], dict(item["settings"] or {}))
 
