@@ -160,6 +160,10 @@ def surface_gf_fast(a00: torch.Tensor, a01: torch.Tensor, a10: torch.Tensor, u: 
     xx, info_c = torch.linalg.solve_ex(c, -xo[:, :r2], left=False)  # X C = -A
     ok &= info_c == 0
     g, info = torch.linalg.inv_ex(a00 - u @ (k01 @ xx @ k10) @ u.mH)
+    # At a real energy with no propagating mode (a gap) the retarded g is Hermitian: i (g - g^H) is the
+    # lead's spectral function. Projecting removes rounding that would show as a negative LDOS.
+    gap_energy = (real & ~prop.any(-1))[:, None, None]
+    g = torch.where(gap_energy, (g + g.mH) / 2, g)
     return _verified(g, a00, a01, a10, real, ok & (info == 0))
 
 

@@ -33,25 +33,86 @@ def _inv(a: torch.Tensor) -> torch.Tensor:
     return torch.where((info == 0)[..., None, None], x, torch.full_like(x, float("nan")))
 
 
-def last_first_block(diag: list[torch.Tensor], up: list[torch.Tensor], down: list[torch.Tensor]) -> torch.Tensor:
-    """``G_{N-1,0}`` by one left-to-right sweep with linear solves (no explicit inverses).
+def _coupled(up: torch.Tensor, down: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Indices ``(p, q)`` of the orbitals of slices i and i+1 that ``up_i``/``down_i`` couple, None for all.
 
-    Enough for the transmission; each step solves for ``gL_i up_i`` and ``gL_i down_{i-1} G_{i-1,0}``
-    with one factorisation.
+    ``up_i = P K_u Q^T``, ``down_i = Q K_d P^T`` with one-hot ``P``, ``Q`` on these indices. Entries
+    that are zero now but carry a gradient might be bonds at a zero value: then every orbital counts.
+    """
+    if up.requires_grad or down.requires_grad:
+        return None, None
+    a, b = (_distinct(x) != 0 for x in (up, down))
+    a, b = a.reshape(-1, *a.shape[-2:]).any(0), b.reshape(-1, *b.shape[-2:]).any(0)
+    rows = torch.nonzero(a.any(-1) | b.any(-2)).reshape(-1)
+    cols = torch.nonzero(a.any(-2) | b.any(-1)).reshape(-1)
+    return (None if len(rows) == up.shape[-2] else rows), (None if len(cols) == up.shape[-1] else cols)
+
+
+def _distinct(x: torch.Tensor) -> torch.Tensor:
+    """``x`` without its broadcast (stride 0) batch dimensions, e.g. a coupling shared by all energies."""
+    x = x.detach()
+    for dim in range(x.ndim - 2):
+        if x.stride(dim) == 0:
+            x = x.narrow(dim, 0, 1)
+    return x
+
+
+def _take(m: torch.Tensor, rows: torch.Tensor | None, cols: torch.Tensor | None) -> torch.Tensor:
+    m = m if rows is None else m[..., rows, :]
+    return m if cols is None else m[..., :, cols]
+
+
+def _one_hot(idx: torch.Tensor, size: int, like: torch.Tensor) -> torch.Tensor:
+    """Columns ``idx`` of the identity, with the batch dimensions of ``like`` (a 2-D right-hand side of
+    the same shape as a batch of vectors would be read as vectors by ``torch.linalg.solve``)."""
+    eye = torch.eye(size, dtype=like.dtype, device=like.device)[:, idx]
+    return eye.expand(*like.shape[:-2], size, len(idx))
+
+
+def _embed(x: torch.Tensor, idx: torch.Tensor | None, size: int) -> torch.Tensor:
+    """``Q x`` (rows ``idx`` of a ``size``-row matrix, zero elsewhere); ``x`` itself when ``idx`` is None."""
+    return x if idx is None else _one_hot(idx, size, x) @ x
+
+
+def last_first_block(diag: list[torch.Tensor], up: list[torch.Tensor], down: list[torch.Tensor]) -> torch.Tensor:
+    """``G_{N-1,0}`` by one left-to-right sweep with linear solves, restricted to the coupled orbitals.
+
+    Enough for the transmission. With ``p_i``/``q_i`` the orbitals that coupling i touches in slices i
+    and i+1 (:func:`_coupled`; ``up_i = P K_u Q^T``, ``down_i = Q K_d P^T``) the sweep carries
+    ``XU_i = (g^L_i)_{p_i p_i} K_u,i`` for the next Schur complement
+    ``m_{i+1} = M_{i+1,i+1} - Q_i K_d,i XU_i Q_i^T`` and ``c_i = (G^L_{i,0})_{p_i, :}`` for the column
+    ``c_{i+1} = -(g^L_{i+1} Q_i K_d,i c_i)_{p_{i+1}, :}``. Each slice is factorised once, with the
+    cheaper of two right-hand sides: ``[P K_u, Q K_d c]`` (|q_{i+1}| + b_0 columns: square lattices,
+    where couplings touch every orbital) or ``[P, Q]`` (|p_{i+1}| + |q_i| columns: graphene ribbons and
+    tubes, where they touch a few edge atoms).
     """
     n = len(diag)
-    b0 = diag[0].shape[-1]
-    eye = torch.eye(b0, dtype=diag[0].dtype, device=diag[0].device).expand(*diag[0].shape[:-2], b0, b0)
-    m = diag[0]
-    column = eye  # right-hand side that becomes G^L_{i,0}
-    for i in range(n):
-        if i > 0:
-            column = down[i - 1] @ column
-        if i == n - 1:
-            return _solve(m, column) * (-1) ** (n - 1)  # each step contributes a -1
-        x = _solve(m, torch.cat([up[i], column], dim=-1))
-        g_up, column = x[..., : up[i].shape[-1]], x[..., up[i].shape[-1]:]
-        m = diag[i + 1] - down[i] @ g_up
+    g0 = _inv(diag[0])
+    if n == 1:
+        return g0
+    p, q = _coupled(up[0], down[0])
+    xu = _take(g0, p, p) @ _take(up[0], p, q)
+    c = _take(g0, p, None)
+    for i in range(n - 1):
+        k_down = _take(down[i], q, p)
+        b_next = diag[i + 1].shape[-1]
+        schur = k_down @ xu
+        m = diag[i + 1] - (schur if q is None else _embed(_embed(schur, q, b_next).mT, q, b_next).mT)
+        rhs_col = k_down @ c  # (|q_i|, b0)
+        if i + 1 == n - 1:
+            return -_solve(m, _embed(rhs_col, q, b_next))
+        p_next, q_next = _coupled(up[i + 1], down[i + 1])
+        k_up = _take(up[i + 1], p_next, q_next)
+        width = [b if v is None else len(v) for v, b in ((p_next, b_next), (q, b_next), (q_next, k_up.shape[-1]))]
+        if width[2] + c.shape[-1] <= width[0] + width[1]:
+            y = _solve(m, torch.cat([_embed(k_up, p_next, b_next), _embed(rhs_col, q, b_next)], dim=-1))
+            y = _take(y, p_next, None)
+            xu, c = y[..., : width[2]], -y[..., width[2]:]
+        else:
+            cols = torch.cat([torch.arange(b_next, device=m.device) if v is None else v for v in (p_next, q)])
+            y = _take(_solve(m, _one_hot(cols, b_next, m)), p_next, None)
+            xu, c = y[..., : width[0]] @ k_up, -(y[..., width[0]:] @ rhs_col)
+        p, q = p_next, q_next
     raise AssertionError("unreachable")
 
 

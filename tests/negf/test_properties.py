@@ -253,11 +253,15 @@ def test_modes_and_sancho_agree_at_complex_energy(seed, overlap):
 @SETTINGS
 @given(seed=SEEDS)
 def test_ldos_nonnegative_in_an_orthogonal_basis(seed):
+    """LDOS >= 0 up to rounding. Rounding in -Im G_ii grows like eps |G|^2: next to a bound state of a
+    device whose leads are both in a gap (seed 23217: |G| = 504 at E = -3.09 eV) it reaches 1e-11 with
+    either lead solver, so the bound is 1e-12 or 1e-15 |G|^2, whichever is larger."""
     device, rng = random_device(seed, overlap=False)
     sol = solve(device, rng.uniform(-4.0, 4.0, size=5))
     ldos = sol.ldos()
     assert ldos.shape == (5, device.num_orbitals)
-    assert float(ldos.min()) >= -1e-12
+    g_max = torch.stack([g.abs().amax((-2, -1)) for g in sol.g_diagonal]).amax(0)  # (nE,)
+    assert bool((ldos.min(-1).values >= -torch.clamp(1e-15 * g_max**2, min=1e-12)).all())
     np.testing.assert_allclose(sol.dos().numpy(), ldos.sum(-1).numpy(), rtol=1e-12, atol=1e-12)
 
 

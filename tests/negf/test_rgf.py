@@ -1,0 +1,66 @@
+"""RGF sweeps against the dense inverse of the block-tridiagonal matrix (``invdesign.negf.rgf``)."""
+
+import numpy as np
+import pytest
+import torch
+
+from invdesign.negf import rgf
+
+
+def blocks(sizes, n_energies, sparse, seed, batch=(), grad=False):
+    gen = torch.Generator().manual_seed(seed)
+
+    def rand(*shape):
+        return torch.complex(torch.randn(*shape, generator=gen, dtype=torch.float64),
+                             torch.randn(*shape, generator=gen, dtype=torch.float64))
+
+    diag = [rand(*batch, n_energies, b, b) + 3 * torch.eye(b) for b in sizes]
+    up, down = [], []
+    for i in range(len(sizes) - 1):
+        u, d = rand(*batch, n_energies, sizes[i], sizes[i + 1]), rand(*batch, n_energies, sizes[i + 1], sizes[i])
+        if sparse:  # a few edge orbitals couple, as in graphene ribbons
+            mask = torch.zeros(sizes[i], sizes[i + 1], dtype=torch.float64)
+            mask[:2, -2:] = 1
+            mask[-1, 0] = 1
+            u, d = u * mask, d * mask.T
+        up.append(u.requires_grad_(grad))
+        down.append(d)
+    return diag, up, down
+
+
+def dense_last_first(diag, up, down):
+    off = np.concatenate([[0], np.cumsum([d.shape[-1] for d in diag])])
+    m = torch.zeros(*diag[0].shape[:-2], off[-1], off[-1], dtype=torch.complex128)
+    for i, d in enumerate(diag):
+        m[..., off[i]:off[i + 1], off[i]:off[i + 1]] = d
+    for i, (u, d) in enumerate(zip(up, down)):
+        m[..., off[i]:off[i + 1], off[i + 1]:off[i + 2]] = u
+        m[..., off[i + 1]:off[i + 2], off[i]:off[i + 1]] = d
+    return torch.linalg.inv(m)[..., off[-2]:off[-1], : off[1]]
+
+
+@pytest.mark.parametrize("sizes", [[4], [4, 5], [4, 6, 5, 7], [6] * 8, [5, 2, 5]])
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("grad", [False, True])
+def test_last_first_block_equals_dense_inverse(sizes, sparse, grad):
+    # 6 energies and 6-orbital slices: a right-hand side shaped like a batch of vectors must stay a matrix
+    diag, up, down = blocks(sizes, 6, sparse, seed=len(sizes), batch=(2,), grad=grad)
+    ref = dense_last_first(diag, up, down)
+    torch.testing.assert_close(rgf.last_first_block(diag, up, down).detach(), ref.detach(),
+                               atol=1e-13 * float(ref.detach().abs().max()), rtol=0)
+
+
+def test_coupled_orbitals_are_found_and_grad_keeps_all():
+    diag, up, down = blocks([4, 5], 3, True, seed=0)
+    p, q = rgf._coupled(up[0], down[0])
+    assert p.tolist() == [0, 1, 3] and q.tolist() == [0, 3, 4]
+    assert rgf._coupled(up[0].requires_grad_(True), down[0]) == (None, None)
+
+
+def test_last_first_block_gradient_matches_dense():
+    diag, up, down = blocks([3, 4, 3], 2, True, seed=5)
+    d0 = diag[1].clone().requires_grad_(True)
+    w = torch.randn(3, 3, dtype=torch.complex128)
+    g_fast = torch.autograd.grad((rgf.last_first_block([diag[0], d0, diag[2]], up, down) * w).real.sum(), d0)[0]
+    g_ref = torch.autograd.grad((dense_last_first([diag[0], d0, diag[2]], up, down) * w).real.sum(), d0)[0]
+    torch.testing.assert_close(g_fast, g_ref, atol=1e-12, rtol=0)
