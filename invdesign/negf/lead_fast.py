@@ -83,10 +83,16 @@ def _member_bases(u, v, k01, k10):
     return u @ uu, v @ vv, uu.mH @ k01 @ vv, vv.mH @ k10 @ uu
 
 
+def _entry_max(x: torch.Tensor) -> torch.Tensor:
+    """Largest |Re| or |Im| of the entries of each matrix ``(B, n, n) -> (B,)``, within sqrt 2 of max |x_ij|
+    (complex abs, a hypot per entry, cost more than the rest of a check)."""
+    return torch.view_as_real(x).abs().amax((-3, -2, -1)) if x.is_complex() else x.abs().amax((-2, -1))
+
+
 def _is_real(a00, a01, a10) -> torch.Tensor:
-    scale = torch.maximum(a00.abs().amax((-2, -1)), a01.abs().amax((-2, -1))).clamp(min=1.0)
-    off = (a10 - a01.mH).abs().amax((-2, -1))
-    herm = (a00 - a00.mH).abs().amax((-2, -1))
+    scale = torch.maximum(_entry_max(a00), _entry_max(a01)).clamp(min=1.0)
+    off = _entry_max(a10 - a01.mH)
+    herm = _entry_max(a00 - a00.mH)
     return (off <= HERMITIAN_RTOL * scale) & (herm <= HERMITIAN_RTOL * scale)
 
 
@@ -137,7 +143,7 @@ def surface_gf_fast(a00: torch.Tensor, a01: torch.Tensor, a10: torch.Tensor, u: 
     cur = b.mH @ k01 @ a
     cur = -1j * (cur - cur.mH)
     vel = torch.diagonal(cur, dim1=-2, dim2=-1).real
-    ok &= ~(prop & (vel.abs() <= VELOCITY_RTOL * k01.abs().amax((-2, -1))[:, None])).any(-1)
+    ok &= ~(prop & (vel.abs() <= VELOCITY_RTOL * _entry_max(k01)[:, None])).any(-1)
     same = prop[:, :, None] & prop[:, None, :] & ((mu[:, :, None] - mu[:, None, :]).abs() < DEGENERATE_TOL)
     sign = torch.sign(vel)
     ok &= ~(same & (sign[:, :, None] != sign[:, None, :])).any((-2, -1))
@@ -174,9 +180,9 @@ def _verified(g, a00, a01, a10, real, ok):
     g = torch.where(ok[:, None, None], g, torch.zeros_like(g))
     eye = torch.eye(n, dtype=g.dtype, device=g.device)
     m = a00 - a01 @ g @ a10
-    residual = (g @ m - eye).abs().amax((-2, -1))
-    g_scale = g.abs().amax((-2, -1)).clamp(min=1.0)
-    ok &= residual <= FAST_DYSON_RTOL * g_scale * m.abs().amax((-2, -1)).clamp(min=1.0)
+    residual = _entry_max(g @ m - eye)
+    g_scale = _entry_max(g).clamp(min=1.0)
+    ok &= residual <= FAST_DYSON_RTOL * g_scale * _entry_max(m).clamp(min=1.0)
     if real.any():
         spectral = torch.linalg.eigvalsh(1j * (g - g.mH)).amin(-1)
         ok &= ~real | (spectral >= -POSITIVITY_RTOL * g_scale)
