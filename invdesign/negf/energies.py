@@ -10,6 +10,20 @@ import torch
 from invdesign.negf.errors import NEGFInputError
 
 WORKING_DTYPES = (torch.complex128, torch.complex64)
+SINGLE_PRECISION = (torch.float16, torch.bfloat16, torch.float32, torch.complex32, torch.complex64)
+
+
+def precision_error(name: str, given: torch.dtype, dtype: torch.dtype) -> str | None:
+    """Why a ``given``-typed input cannot feed a ``dtype`` computation without losing digits, or None.
+
+    The engine is exact to ~1e-14 in complex128; a float32 input carries 7 digits (1.05 eV is stored
+    as 1.0499999523 eV), so it is refused unless single precision was asked for.
+    """
+    if dtype == torch.complex128 and given in SINGLE_PRECISION:
+        return (f"{name} is {given} (about 7 significant digits) but the computation runs in complex128: "
+                f"give float64/complex128 values (e.g. torch.tensor(..., dtype=torch.float64)), or ask for "
+                f"single precision with dtype=torch.complex64")
+    return None
 
 
 def check_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -48,6 +62,9 @@ def as_energies(energies, dtype: torch.dtype = torch.complex128, device=None) ->
         raise NEGFInputError("energies contain NaN or infinite values")
     if e.is_complex() and (e.detach().imag < 0).any():
         raise NEGFInputError("complex energies must have Im(E) >= 0 (retarded Green's functions)")
+    why = precision_error("energies", e.dtype, dtype)
+    if why:
+        raise NEGFInputError(why + " (float32 energies shift E by up to 1e-7 relative)")
     return e.to(dtype=dtype, device=device), scalar
 
 

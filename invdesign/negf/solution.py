@@ -16,7 +16,7 @@ from invdesign.negf import rgf
 from invdesign.negf.energies import broadened_energies
 from invdesign.negf.errors import NEGFInputError
 from invdesign.negf.leads import SOLVERS, broadening, self_energy_z, surface_gf_pair_z
-from invdesign.negf.system import Device
+from invdesign.negf.system import Device, check_precision
 
 
 def _cast(m: torch.Tensor, dtype, device) -> torch.Tensor:
@@ -278,4 +278,5 @@ def solve(
     if method not in SOLVERS:
         raise NEGFInputError(f"unknown lead method {method!r}; choose from {tuple(SOLVERS)}")
     z, scalar = broadened_energies(energies, eta, dtype, device.blocks[0].device)
+    check_precision(device, dtype)
     return Solution(device, z, scalar, method, dtype)

@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from invdesign.negf.energies import precision_error
 from invdesign.negf.errors import NEGFInputError
 
 HERMITIAN_ATOL = 1e-8  # absolute tolerance (eV) on |H - H^dagger|, relative to max(1, max|H|)
@@ -293,6 +294,24 @@ class Device:
         if S is not None:
             ov = ([cut(S, i, i) for i in range(len(slices))], [cut(S, i, i + 1) for i in range(len(slices) - 1)])
         return cls(blocks, couplings, left, right, ov, hermitian_atol, order)
+
+
+def check_precision(device: Device, dtype: torch.dtype) -> None:
+    """Refuse single-precision matrices of ``device`` (and its leads) for a complex128 computation."""
+    named = [(f"Device.blocks[{i}]", b) for i, b in enumerate(device.blocks)]
+    named += [(f"Device.couplings[{i}]", c) for i, c in enumerate(device.couplings)]
+    if device.overlap is not None:
+        named += [(f"Device.overlap blocks[{i}]", s) for i, s in enumerate(device.overlap[0])]
+        named += [(f"Device.overlap couplings[{i}]", s) for i, s in enumerate(device.overlap[1])]
+    for side, lead in (("left", device.left), ("right", device.right)):
+        for key in ("h00", "h01", "coupling", "s00", "s01", "s_coupling"):
+            m = getattr(lead, key)
+            if m is not None:
+                named.append((f"the {side} Lead.{key}", m))
+    for name, m in named:
+        why = precision_error(name, m.dtype, dtype)
+        if why:
+            raise NEGFInputError(why)
 
 
 def _orbital_list(orbitals, n: int, name: str) -> list[int]:
