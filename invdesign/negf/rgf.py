@@ -116,6 +116,38 @@ def last_first_block(diag: list[torch.Tensor], up: list[torch.Tensor], down: lis
     raise AssertionError("unreachable")
 
 
+def first_column_times(diag: list[torch.Tensor], up: list[torch.Tensor], down: list[torch.Tensor],
+                       y: torch.Tensor) -> list[torch.Tensor]:
+    """``[G_{i,0} y]`` for all slices i (``y``: ``(..., b_0, c)``), by a right-to-left sweep that solves
+    only for the orbitals each coupling touches, then the column from the left.
+
+    ``G_{i,0} = -gR_i Q_{i-1} K_d (G_{i-1,0})_{p_{i-1}, :}`` needs only ``gR_i Q_{i-1}`` (columns of the
+    right-connected Green's function at the orbitals coupled to slice i-1), and so does the Schur
+    complement into slice i-1: one factorisation per slice with ``|q_{i-1}|`` right-hand sides, no
+    explicit inverse. With ``y`` a factor of ``Gamma_L = y y^H`` this gives the left-injected spectral
+    function ``G Gamma_L G^H`` at the cost of ``c`` = its rank columns.
+    """
+    n = len(diag)
+    coupled = [_coupled(up[i], down[i]) for i in range(n - 1)]
+    ys: list[torch.Tensor | None] = [None] * n
+    schur = None  # up_{i} gR_{i+1} down_{i} on slice i
+    for i in range(n - 1, 0, -1):
+        m = diag[i] if schur is None else diag[i] - schur
+        p, q = coupled[i - 1]
+        b = m.shape[-1]
+        ys[i] = _solve(m, torch.eye(b, dtype=m.dtype, device=m.device).expand_as(m) if q is None
+                       else _one_hot(q, b, m))  # gR_i Q_{i-1}: (b_i, |q_{i-1}|)
+        inner = _take(up[i - 1], p, q) @ _take(ys[i], q, None) @ _take(down[i - 1], q, p)
+        b_prev = diag[i - 1].shape[-1]
+        schur = inner if p is None else _embed(_embed(inner, p, b_prev).mT, p, b_prev).mT
+    m0 = diag[0] if schur is None else diag[0] - schur
+    cols = [_solve(m0, y.expand(*m0.shape[:-2], *y.shape[-2:]))]
+    for i in range(1, n):
+        p, q = coupled[i - 1]
+        cols.append(-(ys[i] @ (_take(down[i - 1], q, p) @ _take(cols[-1], p, None))))
+    return cols
+
+
 def left_connected(diag, up, down) -> list[torch.Tensor]:
     g = [_inv(diag[0])]
     for i in range(1, len(diag)):

@@ -220,20 +220,40 @@ def left_spectral_population(device: Device, z: torch.Tensor, sigma_l, sigma_r, 
 
     With an overlap the Mulliken sum runs over the device only (as ``Solution.spectral_functions``):
     the lead-device bond populations of the bias window are left out at the two edge slices.
+    ``G Gamma_L G^dagger = (G_{:,0} y)(G_{:,0} y)^dagger`` with ``Gamma_L = y y^dagger`` of the rank of
+    ``Gamma_L`` (its open channels; eigenvalues below ``GAMMA_RANK_RTOL`` of the largest are rounding),
+    so the column is carried for that many vectors only (``rgf.first_column_times``). Where gradients
+    must reach the leads ``y = 1`` (an eigendecomposition is not differentiable at degenerate zeros).
     """
     diag, up, down, s_diag, s_up = _matrix_blocks(device, z, sigma_l, sigma_r)
-    gr = rgf.right_connected(diag, up, down)
-    col = [gr[0]]  # G_00 is the right-connected G of slice 0;  G_{i,0} = -gR_i M_{i,i-1} G_{i-1,0}
-    for i in range(1, len(diag)):
-        col.append(-gr[i] @ down[i - 1] @ col[i - 1])
     gamma = 1j * (sigma_l - sigma_l.mH)
-    if s_diag is None:
-        pop = torch.cat([torch.einsum("...ab,...bc,...ac->...a", c, gamma, c.conj()).real for c in col], dim=-1)
+    if gamma.requires_grad:
+        y, weight = torch.eye(gamma.shape[-1], dtype=gamma.dtype, device=gamma.device), gamma
     else:
-        a_diag = [c @ gamma @ c.mH for c in col]
-        a_up = [col[i] @ gamma @ col[i + 1].mH for i in range(len(col) - 1)]
+        y, weight = _gamma_factor(gamma), None
+    col = rgf.first_column_times(diag, up, down, y)
+    if weight is not None:
+        col_w = [c @ weight for c in col]
+    else:
+        col_w = col
+    if s_diag is None:
+        pop = torch.cat([torch.einsum("...ac,...ac->...a", cw, c.conj()).real for c, cw in zip(col, col_w)], dim=-1)
+    else:
+        a_diag = [cw @ c.mH for c, cw in zip(col, col_w)]
+        a_up = [col_w[i] @ col[i + 1].mH for i in range(len(col) - 1)]
         pop = _populations(a_diag, a_up, [a.mH for a in a_up], s_diag, s_up)
     return pop / (2 * math.pi)
+
+
+GAMMA_RANK_RTOL = 1e-14
+
+
+def _gamma_factor(gamma: torch.Tensor) -> torch.Tensor:
+    """``y`` with ``y y^dagger = Gamma`` to rounding, ``(..., nz, b, c)``, c the largest numerical rank."""
+    w, v = torch.linalg.eigh(gamma)  # ascending
+    keep = int((w > GAMMA_RANK_RTOL * w.amax().clamp(min=1e-300)).sum(-1).max())
+    w, v = w[..., w.shape[-1] - keep:], v[..., v.shape[-1] - keep:]
+    return v * w.clamp(min=0.0).sqrt().to(v.dtype)[..., None, :]
 
 
 @dataclass(frozen=True)

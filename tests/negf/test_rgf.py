@@ -64,3 +64,26 @@ def test_last_first_block_gradient_matches_dense():
     g_fast = torch.autograd.grad((rgf.last_first_block([diag[0], d0, diag[2]], up, down) * w).real.sum(), d0)[0]
     g_ref = torch.autograd.grad((dense_last_first([diag[0], d0, diag[2]], up, down) * w).real.sum(), d0)[0]
     torch.testing.assert_close(g_fast, g_ref, atol=1e-12, rtol=0)
+
+
+def dense_first_column(diag, up, down):
+    off = np.concatenate([[0], np.cumsum([d.shape[-1] for d in diag])])
+    m = torch.zeros(*diag[0].shape[:-2], off[-1], off[-1], dtype=torch.complex128)
+    for i, d in enumerate(diag):
+        m[..., off[i]:off[i + 1], off[i]:off[i + 1]] = d
+    for i, (u, d) in enumerate(zip(up, down)):
+        m[..., off[i]:off[i + 1], off[i + 1]:off[i + 2]] = u
+        m[..., off[i + 1]:off[i + 2], off[i]:off[i + 1]] = d
+    g = torch.linalg.inv(m)[..., :, : off[1]]
+    return [g[..., off[i]:off[i + 1], :] for i in range(len(diag))]
+
+
+@pytest.mark.parametrize("sizes", [[4], [4, 5], [4, 6, 5, 7], [5, 2, 5]])
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("grad", [False, True])
+def test_first_column_times_equals_dense_inverse(sizes, sparse, grad):
+    diag, up, down = blocks(sizes, 6, sparse, seed=7 + len(sizes), batch=(2,), grad=grad)
+    y = torch.randn(sizes[0], 2, dtype=torch.complex128)
+    for col, ref in zip(rgf.first_column_times(diag, up, down, y), dense_first_column(diag, up, down)):
+        ref = ref @ y
+        torch.testing.assert_close(col.detach(), ref.detach(), atol=1e-13 * float(ref.detach().abs().max()), rtol=0)
