@@ -71,7 +71,9 @@ def _one_hot(idx: torch.Tensor, size: int, like: torch.Tensor) -> torch.Tensor:
 
 def _embed(x: torch.Tensor, idx: torch.Tensor | None, size: int) -> torch.Tensor:
     """``Q x`` (rows ``idx`` of a ``size``-row matrix, zero elsewhere); ``x`` itself when ``idx`` is None."""
-    return x if idx is None else _one_hot(idx, size, x) @ x
+    if idx is None:
+        return x
+    return x.new_zeros(*x.shape[:-2], size, x.shape[-1]).index_copy(-2, idx, x)
 
 
 def last_first_block(diag: list[torch.Tensor], up: list[torch.Tensor], down: list[torch.Tensor]) -> torch.Tensor:
