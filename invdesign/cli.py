@@ -80,17 +80,36 @@ def _finish(result: Any, report: bool) -> int:
 
     directory = result.directory
     print(f"summary: {directory / SUMMARY_FILE}")
+    causes: dict[str, list[str]] = {}
     for row in result.errors:
         rid = run_id(row["problem"], row["optimizer"], row["seed"])
-        print(f"invdesign: run {rid} raised; traceback in {directory / 'runs' / rid / 'error.txt'}", file=sys.stderr)
+        print(f"invdesign: run {rid} ended in error; details in {directory / 'runs' / rid / 'error.txt'}",
+              file=sys.stderr)
+        causes.setdefault(_error_cause(directory / "runs" / rid / "error.txt"), []).append(rid)
     if report:
         print(f"report:  {make_report(directory)}")
+    code = EXIT_OK
+    if causes:
+        print(f"invdesign: {len(result.errors)} of {len(result.rows)} runs ended in error:", file=sys.stderr)
+        for cause, rids in causes.items():
+            print(f"  {len(rids)} x {cause}  (e.g. {rids[0]})", file=sys.stderr)
+        print(f"  fix the cause, then `invdesign resume --retry-errors {directory}`", file=sys.stderr)
+        code = EXIT_FAILED
     if not result.complete:
         missing = [r for r in result.rows if r["status"] not in ("completed", "error")]
         print(f"invdesign: {len(missing)} run(s) did not finish; `invdesign resume {directory}` continues them",
               file=sys.stderr)
-        return EXIT_FAILED
-    return EXIT_OK
+        code = EXIT_FAILED
+    return code
+
+
+def _error_cause(path: Path) -> str:
+    """The last non-empty line of a run's error.txt (the exception, or why it stopped early)."""
+    try:
+        lines = [ln.strip() for ln in path.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return "(no error.txt)"
+    return lines[-1][:300] if lines else "(empty error.txt)"
 
 
 def _common(p: argparse.ArgumentParser) -> None:

@@ -177,6 +177,12 @@ class Run:
             status, reason = "error", "error"
             self.check_lease()
             atomic_write_text(self.dir / ERROR_FILE, traceback.format_exc())
+        if reason == "failing":  # every evaluation so far failed the same way: a mistake, not a result
+            from invdesign.optimizers.driver import failing_message
+
+            status = "error"
+            self.check_lease()
+            atomic_write_text(self.dir / ERROR_FILE, failing_message(self.records[0].get("reason"), self.fail_fast) + "\n")
         try:  # the file is the truth (the loop may have died anywhere)
             self.records = read_history(self.dir / HISTORY_FILE)[0]
         except StorageError:
@@ -200,10 +206,19 @@ class Run:
             "wall_time_s": max(self.elapsed(), max((num(r.get("elapsed_s", 0)) for r in self.records), default=0.0)),
         }
 
+    @property
+    def fail_fast(self) -> int:
+        from invdesign.optimizers.driver import FAIL_FAST_EVALS
+
+        return int(self.unit.budget.get("fail_fast", FAIL_FAST_EVALS))
+
     def stop_reason(self, problem: Any, optimizer: Any) -> str | None:
-        from invdesign.optimizers.driver import next_step_cost
+        from invdesign.optimizers.driver import failing_from_start, next_step_cost
 
         b = self.unit.budget
+        reasons = [r.get("reason") or "failed" if r.get("failed") else None for r in self.records[:self.fail_fast]]
+        if failing_from_start(reasons, self.fail_fast) is not None:
+            return "failing"
         if optimizer.done:
             return "converged"
         if b.get("max_evals") is not None and self.n + optimizer.batch_size > b["max_evals"]:

@@ -10,6 +10,8 @@ A campaign is problems x optimizers x seeds; each combination is a ``Unit`` (one
     max_cost = 200                    # forward-equivalent simulations (a gradient costs grad_cost_factor)
     max_evals = 1000                  # evaluations
     max_time_s = 600.0                # wall time, checked between ask/tell rounds
+    fail_fast = 5                     # optional: stop a run (as an error) whose first 5 evaluations all
+                                      #   fail for the same reason (0: never; default 5)
 
     [[problems]]
     name = "toy/quadratic"            # registry name (problems.PROBLEMS) or "package.module:factory"
@@ -47,6 +49,7 @@ from invdesign.campaign.storage import run_id
 from invdesign.settings import Setting, check_setting_type, declared, listing, problems_with  # noqa: F401 (check_setting_type: re-exported)
 
 BUDGET_KEYS = ("max_cost", "max_evals", "max_time_s")
+FAIL_FAST_KEY = "fail_fast"  # allowed in a budget table, but no budget by itself
 TOP_KEYS = ("name", "description", "seeds", "budget", "problems", "optimizers")
 PROBLEM_KEYS = ("name", "label", "settings", "budget", "target", "start")
 STARTS = ("problem", "random")
@@ -126,6 +129,9 @@ class CampaignSpec:
         out = []
         for p in self.problems:
             budget = {k: p.budget.get(k, self.budget.get(k)) for k in BUDGET_KEYS}
+            fail_fast = p.budget.get(FAIL_FAST_KEY, self.budget.get(FAIL_FAST_KEY))
+            if fail_fast is not None:  # only when given: stored units of older campaigns stay equal
+                budget[FAIL_FAST_KEY] = fail_fast
             for o in self.optimizers:
                 for seed in self.seeds:
                     out.append(Unit(p.label, p.name, dict(p.settings), o.label, o.name, dict(o.settings),
@@ -253,15 +259,21 @@ class _Validator:
         out = {}
         for k, v in budget.items():
             path = f"{key}.{k}"
-            if k not in BUDGET_KEYS:
-                self.err(path, f"unknown budget key; valid: {', '.join(BUDGET_KEYS)}")
+            if k == FAIL_FAST_KEY:
+                if _is_int(v) and v >= 0:
+                    out[k] = v
+                else:
+                    self.err(path, f"must be a non-negative integer (evaluations; 0: never stop early); "
+                                   f"got {_type_name(v)} {v!r}")
+            elif k not in BUDGET_KEYS:
+                self.err(path, f"unknown budget key; valid: {', '.join(BUDGET_KEYS + (FAIL_FAST_KEY,))}")
             elif k == "max_evals" and not (_is_int(v) and v > 0):
                 self.err(path, f"must be a positive integer; got {_type_name(v)} {v!r}")
             elif k != "max_evals" and not (_is_number(v) and v > 0):
                 self.err(path, f"must be a positive number; got {_type_name(v)} {v!r}")
             else:
                 out[k] = v
-        if not out and not any(k.startswith(key + ".") for k, _ in self.errors):
+        if not set(out) - {FAIL_FAST_KEY} and not any(k.startswith(key + ".") for k, _ in self.errors):
             if key == "budget":
                 self.err(key, f"is empty: give at least one of {', '.join(BUDGET_KEYS)}")
         return out

@@ -10,11 +10,36 @@ costing ``q * grad_cost_factor`` when gradients are requested, ``q`` otherwise).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from invdesign.optimizers.base import Optimizer
+
+FAIL_FAST_EVALS = 5  # a run whose first 5 evaluations all fail for one reason stops (0: never)
+
+
+class NoFeasiblePointWarning(UserWarning):
+    """``minimize`` ended without a feasible evaluation (``RunResult.best`` is None or infeasible)."""
+
+
+def failing_from_start(reasons: Sequence[str | None], n: int = FAIL_FAST_EVALS) -> str | None:
+    """The common reason when the first ``n`` evaluations all failed for the same reason, else None.
+
+    ``reasons[i]`` is evaluation i's failure reason, None where it did not fail. A setting mistake (an
+    objective returning a vector, a constraint returning NaN, a TypeError in the simulation) fails every
+    evaluation the same way; stopping after ``n`` of them saves the rest of the budget.
+    """
+    if n <= 0 or len(reasons) < n:
+        return None
+    first = reasons[:n]
+    return first[0] if first[0] is not None and all(r == first[0] for r in first) else None
+
+
+def failing_message(reason: str, n: int) -> str:
+    return (f"stopped early: the first {n} evaluations all failed with the same reason: {reason} "
+            f"(fix the problem or its settings; fail_fast=0 turns this check off)")
 
 
 @dataclass
@@ -23,7 +48,8 @@ class RunResult:
 
     history: every evaluation in order. best: the optimizer's best (feasible first). total_cost:
     forward-equivalent simulations. stop_reason: "converged" (optimizer done), "max_cost",
-    "max_evals", "max_time" or "callback".
+    "max_evals", "max_time", "callback" or "failing" (the first ``fail_fast`` evaluations all failed for
+    one reason). message: what happened in words, e.g. that no feasible point was found.
     """
 
     history: list[Any]
@@ -33,6 +59,11 @@ class RunResult:
     wall_time_s: float
     stop_reason: str
     trace: list[float] = field(default_factory=list)  # best feasible value after each step
+    message: str = ""
+
+    @property
+    def found_feasible(self) -> bool:
+        return self.best is not None and bool(self.best.feasible)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -40,6 +71,7 @@ class RunResult:
             "best": None if self.best is None else self.best.to_dict(),
             "total_cost": self.total_cost, "n_evals": self.n_evals,
             "wall_time_s": self.wall_time_s, "stop_reason": self.stop_reason, "trace": self.trace,
+            "message": self.message,
         }
 
 
@@ -59,11 +91,14 @@ def next_step_cost(problem: Any, optimizer: Optimizer) -> float:
 
 def minimize(problem: Any, optimizer: Optimizer, max_cost: float | None = None,
              max_evals: int | None = None, max_time_s: float | None = None,
-             callback: Callable[[Optimizer, list[Any]], bool | None] | None = None) -> RunResult:
+             callback: Callable[[Optimizer, list[Any]], bool | None] | None = None,
+             fail_fast: int = FAIL_FAST_EVALS) -> RunResult:
     """Step until the optimizer is done or a budget would be exceeded.
 
     ``callback(optimizer, evaluations)`` runs after each step; returning True stops the run.
-    ``max_time_s`` is checked between steps (a step is never interrupted).
+    ``max_time_s`` is checked between steps (a step is never interrupted). ``fail_fast``: stop when
+    the first that many evaluations all failed for the same reason (0: never). Without a feasible
+    evaluation the result's ``message`` says so and a ``NoFeasiblePointWarning`` is issued.
     """
     if max_cost is None and max_evals is None and max_time_s is None and callback is None:
         raise ValueError("minimize needs a budget: max_cost, max_evals, max_time_s or a callback")
@@ -93,6 +128,30 @@ def minimize(problem: Any, optimizer: Optimizer, max_cost: float | None = None,
         if callback is not None and callback(optimizer, evaluations):
             reason = "callback"
             break
-    return RunResult(history=history, best=optimizer.best, total_cost=cost,
-                     n_evals=len(history), wall_time_s=time.perf_counter() - start,
-                     stop_reason=reason, trace=trace)
+        failing = failing_from_start([e.reason if e.failed else None for e in history], fail_fast)
+        if failing is not None:
+            reason = "failing"
+            break
+    result = RunResult(history=history, best=optimizer.best, total_cost=cost,
+                       n_evals=len(history), wall_time_s=time.perf_counter() - start,
+                       stop_reason=reason, trace=trace)
+    result.message = outcome_message(result, fail_fast)
+    if not result.found_feasible:
+        warnings.warn(result.message, NoFeasiblePointWarning, stacklevel=2)
+    return result
+
+
+def outcome_message(result: RunResult, fail_fast: int = FAIL_FAST_EVALS) -> str:
+    """One sentence on how a run ended, leading with the absence of a feasible point when so."""
+    failed = sum(1 for e in result.history if e.failed)
+    head = f"{result.n_evals} evaluations ({failed} failed), cost {result.total_cost:g}, stop: {result.stop_reason}"
+    if result.stop_reason == "failing":
+        head = failing_message(result.history[0].reason, fail_fast) + "; " + head
+    if result.found_feasible:
+        return f"best value {result.best.value:.6g}; {head}"
+    if result.best is None:
+        reasons = sorted({e.reason for e in result.history if e.failed and e.reason})
+        why = f"; failure reasons: {'; '.join(reasons[:3])}" if reasons and result.stop_reason != "failing" else ""
+        return f"no feasible point found: every evaluation failed (best is None); {head}{why}"
+    return (f"no feasible point found: the best evaluation violates the constraints "
+            f"({result.best.constraints}); {head}")
