@@ -28,7 +28,8 @@ def blocks(sizes, n_energies, sparse, seed, batch=(), grad=False):
     return diag, up, down
 
 
-def dense_last_first(diag, up, down):
+def dense_inverse(diag, up, down):
+    """``(G, offsets)``: the inverse of the assembled block-tridiagonal matrix and the slice offsets."""
     off = np.concatenate([[0], np.cumsum([d.shape[-1] for d in diag])])
     m = torch.zeros(*diag[0].shape[:-2], off[-1], off[-1], dtype=torch.complex128)
     for i, d in enumerate(diag):
@@ -36,7 +37,12 @@ def dense_last_first(diag, up, down):
     for i, (u, d) in enumerate(zip(up, down)):
         m[..., off[i]:off[i + 1], off[i + 1]:off[i + 2]] = u
         m[..., off[i + 1]:off[i + 2], off[i]:off[i + 1]] = d
-    return torch.linalg.inv(m)[..., off[-2]:off[-1], : off[1]]
+    return torch.linalg.inv(m), off
+
+
+def dense_last_first(diag, up, down):
+    g, off = dense_inverse(diag, up, down)
+    return g[..., off[-2]:off[-1], : off[1]]
 
 
 @pytest.mark.parametrize("sizes", [[4], [4, 5], [4, 6, 5, 7], [6] * 8, [5, 2, 5]])
@@ -67,15 +73,8 @@ def test_last_first_block_gradient_matches_dense():
 
 
 def dense_first_column(diag, up, down):
-    off = np.concatenate([[0], np.cumsum([d.shape[-1] for d in diag])])
-    m = torch.zeros(*diag[0].shape[:-2], off[-1], off[-1], dtype=torch.complex128)
-    for i, d in enumerate(diag):
-        m[..., off[i]:off[i + 1], off[i]:off[i + 1]] = d
-    for i, (u, d) in enumerate(zip(up, down)):
-        m[..., off[i]:off[i + 1], off[i + 1]:off[i + 2]] = u
-        m[..., off[i + 1]:off[i + 2], off[i]:off[i + 1]] = d
-    g = torch.linalg.inv(m)[..., :, : off[1]]
-    return [g[..., off[i]:off[i + 1], :] for i in range(len(diag))]
+    g, off = dense_inverse(diag, up, down)
+    return [g[..., off[i]:off[i + 1], : off[1]] for i in range(len(diag))]
 
 
 @pytest.mark.parametrize("sizes", [[4], [4, 5], [4, 6, 5, 7], [5, 2, 5]])
