@@ -220,7 +220,7 @@ class Run:
         if failing_from_start(reasons, self.fail_fast) is not None:
             return "failing"
         if optimizer.done:
-            return "converged"
+            return optimizer.done_reason or "converged"
         if b.get("max_evals") is not None and self.n + optimizer.batch_size > b["max_evals"]:
             return "max_evals"
         if b.get("max_cost") is not None and self.cost + next_step_cost(problem, optimizer) > b["max_cost"] + 1e-9:

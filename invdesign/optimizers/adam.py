@@ -74,6 +74,16 @@ class Adam(Optimizer):
     def done(self) -> bool:
         return self._done
 
+    @property
+    def done_reason(self) -> str | None:
+        """"step_limit" after ``steps`` updates, "too_many_failures", or "converged" (projected gradient
+        below ``gtol`` at a feasible point)."""
+        if not self._done:
+            return None
+        if self._failures >= self.settings["max_failures"]:
+            return "too_many_failures"
+        return "step_limit" if self._t >= self.settings["steps"] else "converged"
+
     def learning_rate(self, t: int) -> float:
         """Step size of update number ``t`` (1-based)."""
         s = self.settings

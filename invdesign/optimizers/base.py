@@ -70,6 +70,10 @@ class BatchOfSamples:
         limit = self.settings["max_evals"]
         return limit is not None and self.n_told >= limit
 
+    @property
+    def done_reason(self) -> str | None:
+        return "evaluation_limit" if self.done else None
+
 
 class Optimizer(abc.ABC):
     """Abstract ask/tell optimizer. Subclasses are final and implement ``_ask``/``_tell``.
@@ -115,6 +119,12 @@ class Optimizer(abc.ABC):
     @abc.abstractmethod
     def done(self) -> bool:
         """True once the optimizer has converged or stopped by its own criterion."""
+
+    @property
+    def done_reason(self) -> str | None:
+        """Why ``done``: "converged" unless a subclass knows better ("step_limit", "evaluation_limit",
+        "too_many_failures"); None while not done. The run's ``stop_reason`` reports it."""
+        return "converged" if self.done else None
 
     @property
     def best(self) -> Evaluation | None:

@@ -47,7 +47,8 @@ class RunResult:
     """Outcome of ``minimize``.
 
     history: every evaluation in order. best: the optimizer's best (feasible first). total_cost:
-    forward-equivalent simulations. stop_reason: "converged" (optimizer done), "max_cost",
+    forward-equivalent simulations. stop_reason: the optimizer's ``done_reason`` when it stopped by
+    itself ("converged", "step_limit", "evaluation_limit", "too_many_failures"), "max_cost",
     "max_evals", "max_time", "callback" or "failing" (the first ``fail_fast`` evaluations all failed for
     one reason). message: what happened in words, e.g. that no feasible point was found.
     """
@@ -109,7 +110,7 @@ def minimize(problem: Any, optimizer: Optimizer, max_cost: float | None = None,
     reason = "converged"
     while True:
         if optimizer.done:
-            reason = "converged"
+            reason = optimizer.done_reason or "converged"
             break
         if max_evals is not None and len(history) + optimizer.batch_size > max_evals:
             reason = "max_evals"

@@ -126,6 +126,10 @@ class Nevergrad(Optimizer):
         budget = self.settings["budget"]
         return budget is not None and self.n_told >= budget
 
+    @property
+    def done_reason(self) -> str | None:
+        return "evaluation_limit" if self.done else None  # its own budget, not a convergence test
+
     @contextlib.contextmanager
     def _own_numpy_stream(self) -> Iterator[None]:
         """Run nevergrad on this optimizer's copy of numpy's global RNG stream (and without its

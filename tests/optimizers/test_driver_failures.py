@@ -45,3 +45,12 @@ def test_failing_from_start_needs_one_reason_for_all():
     assert failing_from_start(["E: a"] * 4 + ["E: b"]) is None  # different reasons: maybe a region
     assert failing_from_start([None] + ["E: a"] * 9) is None  # one success: the problem works
     assert failing_from_start(["E: a"] * 5, n=0) is None
+
+
+def test_adam_at_its_step_limit_is_not_converged():
+    problem = TOY_PROBLEMS["rosenbrock2"]()
+    result = minimize(problem, make_optimizer("adam", problem, seed=0, steps=5), max_cost=1000)
+    assert result.stop_reason == "step_limit"  # was: "converged" after 5 steps far from the optimum
+    quad = TOY_PROBLEMS["quadratic"]()
+    result = minimize(quad, make_optimizer("adam", quad, seed=0, lr=0.3, steps=5000, gtol=1e-4), max_cost=20000)
+    assert result.stop_reason == "converged" and result.n_evals < 5000
