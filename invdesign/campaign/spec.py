@@ -40,7 +40,12 @@ import dataclasses
 import json
 import math
 import os
-import tomllib
+import sys
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser as the tomli package (a dependency there, see pyproject.toml)
+    import tomli as tomllib
 from pathlib import Path
 from typing import Any
 
