@@ -17,8 +17,10 @@ counts as +inf):
   the cost at which the target is first reached; the ECDF of an optimizer at cost ``c`` is the
   fraction of (problem, seed, target) triples reached by ``c``. The data profile is the same with the
   single success target per problem: the fraction of (problem, seed) runs solved by ``c``.
-- Win rate of A over B: on each problem, every run of A against every run of B by final best value
-  (both at or below the target, or equal: a tie, counted half); averaged over problems with both.
+- Win rate of A over B: on each problem, every finished run (completed or error) of A against every
+  finished run of B by final best value (both at or below the target, or equal: a tie, counted half);
+  averaged over problems with both. Unfinished runs (partial, pending) are left out: their value is
+  not final (``unfinished_runs`` counts them for the report).
 """
 
 from __future__ import annotations
@@ -187,14 +189,23 @@ def _final(r: RunData) -> float:
     return r.final_best if r.n and not math.isnan(r.final_best) else math.inf
 
 
+FINISHED = ("completed", "error")
+
+
+def unfinished_runs(data: CampaignData) -> int:
+    """Runs left out of the win rates: started but not finished, or not started."""
+    return sum(1 for r in data.runs if r.status not in FINISHED)
+
+
 def win_rates(data: CampaignData) -> np.ndarray:
-    """``W[a, b]``: probability that optimizer ``a``'s run beats ``b``'s (ties half), averaged over problems."""
+    """``W[a, b]``: probability that optimizer ``a``'s finished run beats ``b``'s (ties half), averaged over
+    problems (NaN where a pair has no finished runs on any problem)."""
     k = len(data.optimizers)
     total = np.zeros((k, k))
     count = np.zeros((k, k))
     for problem in data.problems:
         target, _ = target_for(data, problem)
-        finals = [[_final(r) for r in data.group(problem, o)] for o in data.optimizers]
+        finals = [[_final(r) for r in data.group(problem, o) if r.status in FINISHED] for o in data.optimizers]
         for a in range(k):
             for b in range(k):
                 if a == b or not finals[a] or not finals[b]:

@@ -115,6 +115,9 @@ def write_report(campaign_dir: str | os.PathLike, design_figures: dict[str, list
     add("Probability that a run of the row optimizer ends better than a run of the column optimizer on the "
         "same problem (all seed pairs; both at or below the target, or equal, is a tie counted half), "
         "averaged over problems.\n")
+    unfinished = analysis.unfinished_runs(data)
+    if unfinished:
+        add(f"{unfinished} unfinished run(s) (partial or pending) are left out: their values are not final.\n")
     matrix = analysis.win_rates(data)
     add("| | " + " | ".join(data.optimizers) + " | mean |")
     add("|---" * (len(data.optimizers) + 2) + "|")
