@@ -114,13 +114,47 @@ def coupling_blocks(
     return H, S
 
 
+SHELL_GROUP_MEMO = 64  # geometries remembered by _shell_groups (an optimisation changes integrals, not atoms)
+_shell_group_memo: dict[tuple, tuple] = {}
+
+
 def _shell_groups(model: TBModel, a: Structure, b: Structure, pb: torch.Tensor):
-    """Atom pairs (rows in a, cols in b) within the cutoff and their (species a, species b, shell) groups."""
-    rows, cols = find_pairs(a.positions.detach().cpu().numpy(), pb.detach().cpu().numpy(), model.cutoff_nm)
+    """Atom pairs (rows in a, cols in b) within the cutoff and their (species a, species b, shell) groups.
+
+    Pure geometry (positions, species, shell distances), so it is remembered by value: a design loop
+    that changes only integrals rebuilds its Hamiltonian without a neighbour search. Treat the result
+    as read-only.
+    """
+    pa_np, pb_np = a.positions.detach().cpu().numpy(), pb.detach().cpu().numpy()
+    return _memo(("groups",) + _geometry_key(model, a, b, pa_np, pb_np),
+                 lambda: _find_shell_groups(model, a, b, pa_np, pb_np))
+
+
+def _geometry_key(model: TBModel, a: Structure, b: Structure, pa_np: np.ndarray, pb_np: np.ndarray) -> tuple:
+    """Everything the neighbour shells depend on: positions, species, cutoff and shell distances."""
+    species_pairs = sorted({(sa, sb) for sa in set(a.species) for sb in set(b.species)})
+    shells = tuple((sa, sb, None if (pair := model.shells(sa, sb)) is None else tuple(float(sh.distance_nm) for sh in pair[0]))
+                   for sa, sb in species_pairs)
+    return (pa_np.tobytes(), pa_np.shape, pb_np.tobytes(), pb_np.shape, tuple(a.species), tuple(b.species),
+            float(model.cutoff_nm), float(model.shell_tolerance), shells)
+
+
+def _memo(key: tuple, compute):
+    hit = _shell_group_memo.get(key)
+    if hit is None:
+        hit = compute()
+        if len(_shell_group_memo) >= SHELL_GROUP_MEMO:
+            _shell_group_memo.pop(next(iter(_shell_group_memo)))
+        _shell_group_memo[key] = hit
+    return hit
+
+
+def _find_shell_groups(model: TBModel, a: Structure, b: Structure, pa_np: np.ndarray, pb_np: np.ndarray):
+    rows, cols = find_pairs(pa_np, pb_np, model.cutoff_nm)
     groups: dict[tuple[str, str, int], list[int]] = {}
     if len(rows) == 0:
         return rows, cols, groups
-    dist = np.linalg.norm(pb.detach().cpu().numpy()[cols] - a.positions.detach().cpu().numpy()[rows], axis=-1)
+    dist = np.linalg.norm(pb_np[cols] - pa_np[rows], axis=-1)
     for n, (i, j) in enumerate(zip(rows, cols)):
         sa, sb = a.species[i], b.species[j]
         pair = model.shells(sa, sb)
@@ -139,9 +173,16 @@ def bond_mask(model: TBModel, a: Structure, b: Structure, shift: torch.Tensor | 
 
     True for every orbital pair of two atoms in a neighbour shell, whatever the integrals' current
     values (so an integral that happens to be 0 keeps its place in the slicing and gets a gradient).
+    Remembered by value like :func:`_shell_groups` (a copy is returned).
     """
     off_a, off_b = orbital_offsets(model, a.species), orbital_offsets(model, b.species)
     pb = b.positions if shift is None else b.positions + shift
+    key = ("mask", onsite, off_a.tobytes(), off_b.tobytes()) + _geometry_key(
+        model, a, b, a.positions.detach().cpu().numpy(), pb.detach().cpu().numpy())
+    return _memo(key, lambda: _bond_mask(model, a, b, pb, onsite, off_a, off_b)).clone()
+
+
+def _bond_mask(model, a, b, pb, onsite, off_a, off_b) -> torch.Tensor:
     mask = torch.zeros(off_a[-1], off_b[-1], dtype=torch.bool)
     rows, cols, groups = _shell_groups(model, a, b, pb)
     pairs = [(rows[n], cols[n]) for members in groups.values() for n in members]
