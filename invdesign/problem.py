@@ -28,6 +28,7 @@ from invdesign.params import DTYPE, ParameterSpace
 __all__ = ["ConstraintSpec", "Evaluation", "NonFiniteError", "Problem", "DEFAULT_GRAD_COST_FACTOR"]
 
 DEFAULT_GRAD_COST_FACTOR = 2.0  # used when the measurement itself fails; a typical reverse-mode ratio
+OUT_OF_BOUNDS_RTOL = 1e-9  # relative to the box width (at least 1): rounding of the unit-cube maps passes
 
 
 class NonFiniteError(ArithmeticError):
@@ -239,11 +240,29 @@ class Problem(abc.ABC):
             raise ValueError(f"problem '{self.name}': a point must have shape ({self.dim},); got {tuple(z.shape)}")
         return self.evaluate(z, need_grad)[0]
 
+    def outside_bounds(self, z: torch.Tensor) -> str | None:
+        """Why point ``z`` (optimizer coordinates) lies outside the box (beyond rounding), else None."""
+        b = torch.as_tensor(self.bounds, dtype=DTYPE)
+        width = torch.where(torch.isfinite(b[1] - b[0]), (b[1] - b[0]).abs(), torch.ones_like(b[0]))
+        slack = OUT_OF_BOUNDS_RTOL * torch.clamp(width, min=1.0)
+        bad = torch.nonzero((z < b[0] - slack) | (z > b[1] + slack) | torch.isnan(z)).reshape(-1)
+        if not len(bad):
+            return None
+        i = int(bad[0])
+        return (f"OutOfBounds: point outside the problem's box at {len(bad)} coordinate(s), e.g. z[{i}] = "
+                f"{float(z[i])!r} not in [{float(b[0, i])!r}, {float(b[1, i])!r}] (optimizer coordinates; "
+                f"clip it into problem.bounds, or widen the block's bounds)")
+
     def _evaluate_point(self, z: torch.Tensor, need_grad: bool, cost: float) -> Evaluation:
         start = time.perf_counter()
         specs = self.constraint_specs
         x = z.detach().clone()
         g_values = [math.nan] * len(specs)
+        outside = self.outside_bounds(x)
+        if outside is not None:  # refused: a value there is not a value of this problem
+            return Evaluation(x=x.tolist(), value=math.nan, grad=None, constraints=g_values, constraint_grads=None,
+                              feasible=False, failed=True, reason=outside, metrics={}, cost=cost,
+                              wall_time_s=time.perf_counter() - start)
         try:
             value, grad, g_values, g_grads, metrics = self._compute(x, need_grad, specs, g_values)
             failed, reason = False, None

@@ -19,13 +19,35 @@ from invdesign.negf.system import Device, Lead
 
 WINDOW_KT = 40.0  # f(E) differs from a step by < e^-40 beyond this many kT from mu
 GAUSS_POINTS_PER_PANEL = 8
+# At low temperature (node spacing > kT / 4) the Fermi edges get their own panels, boundaries at
+# mu_L, mu_R +- kT * FERMI_EDGE_STEPS (geometric: no panel is much wider than its distance to the edge)
+FERMI_EDGE_STEPS = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+
+
+def check_temperature(temperature_k, name: str = "temperature_k") -> float:
+    """``temperature_k`` as a float, or NEGFInputError unless it is a finite number >= 0 (K)."""
+    t = _finite_number(temperature_k, name, "K")
+    if t < 0:
+        raise NEGFInputError(f"{name} must be >= 0 K (absolute temperature); got {t}")
+    return t
+
+
+def _finite_number(value, name: str, unit: str) -> float:
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1 or value.is_complex():
+            raise NEGFInputError(f"{name} must be a single real number ({unit}); got a tensor of shape "
+                                 f"{tuple(value.shape)}, dtype {value.dtype}")
+        value = float(value.detach())
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise NEGFInputError(f"{name} must be a real number ({unit}); got {type(value).__name__} {value!r}")
+    if not math.isfinite(value):
+        raise NEGFInputError(f"{name} must be a finite number ({unit}); got {value}")
+    return float(value)
 
 
 def fermi(energies: torch.Tensor, mu, temperature_k: float) -> torch.Tensor:
     """Fermi-Dirac occupation ``1 / (1 + exp((E - mu) / kT))``; a step (1/2 at E = mu) at 0 K."""
-    if temperature_k < 0:
-        raise NEGFInputError(f"temperature must be >= 0 K; got {temperature_k}")
-    if temperature_k == 0:
+    if check_temperature(temperature_k) == 0:  # validated; a tensor temperature keeps its gradient below
         return torch.heaviside(mu - energies, torch.tensor(0.5, dtype=energies.dtype, device=energies.device))
     return torch.sigmoid((mu - energies) / (KB_EV * temperature_k))
 
@@ -34,9 +56,10 @@ def gauss_legendre_grid(lo, hi, n_energies: int, breakpoints=()) -> tuple[torch.
     """Composite Gauss-Legendre nodes and weights on ``[lo, hi]`` (eV), about ``n_energies`` points.
 
     ``lo``/``hi`` may be tensors; nodes and weights then depend on them differentiably.
-    ``breakpoints`` (eV, numbers): energies where the integrand has a kink or a step (lead band edges);
-    those strictly inside ``(lo, hi)`` become panel boundaries, so no panel straddles one (the panels
-    are shared out in proportion to the segments' lengths, at least one each).
+    ``breakpoints`` (eV, numbers or 0-d tensors, which keep their gradient): energies where the
+    integrand has a kink or a step (lead band edges); those strictly inside ``(lo, hi)`` become panel
+    boundaries, so no panel straddles one (the panels are shared out in proportion to the segments'
+    lengths, at least one each).
     """
     panels = max(1, math.ceil(n_energies / GAUSS_POINTS_PER_PANEL))
     x, w = np.polynomial.legendre.leggauss(GAUSS_POINTS_PER_PANEL)
@@ -44,10 +67,13 @@ def gauss_legendre_grid(lo, hi, n_energies: int, breakpoints=()) -> tuple[torch.
     hi = torch.as_tensor(hi, dtype=torch.float64)
     f_lo, f_hi = float(lo.detach()), float(hi.detach())
     a_lo, a_hi = min(f_lo, f_hi), max(f_lo, f_hi)
-    inner = sorted({float(b) for b in breakpoints if a_lo < float(b) < a_hi})
-    if f_hi < f_lo:
-        inner = inner[::-1]  # a signed interval (hi < lo) is walked from lo to hi
-    bounds = [lo, *(torch.tensor(b, dtype=torch.float64) for b in inner), hi]
+    inside: dict[float, object] = {}
+    for b in breakpoints:
+        fb = float(b.detach()) if isinstance(b, torch.Tensor) else float(b)
+        if a_lo < fb < a_hi:
+            inside.setdefault(fb, b)
+    inner = [inside[k] for k in sorted(inside, reverse=f_hi < f_lo)]  # a signed interval is walked lo -> hi
+    bounds = [lo, *(torch.as_tensor(b, dtype=torch.float64) for b in inner), hi]
     lengths = [abs(float((b - a).detach())) for a, b in zip(bounds[:-1], bounds[1:])]
     total = sum(lengths) or 1.0
     nodes, weights = [], []
@@ -124,11 +150,24 @@ def current(
             a FET's on-current with 100 nodes). Default ``()``, none: the breakpoints are held fixed
             in the derivatives, so with ``"leads"`` autodiff w.r.t. *lead* parameters is the derivative
             of a rule that finite differences (which move the band edges) do not reproduce exactly.
+    Where the Fermi edges are narrower than the node spacing (low temperature), panel boundaries are
+    added at ``mu_L, mu_R +- kT * FERMI_EDGE_STEPS``; they follow the bias differentiably.
     Returns a tensor of shape ``(...)`` (the Hamiltonian's batch dimensions).
     """
     v = torch.as_tensor(bias, dtype=torch.float64)
     if v.ndim != 0:
         raise NEGFInputError(f"bias must be a single voltage; got shape {tuple(v.shape)} (loop over biases)")
+    if not math.isfinite(float(v.detach())):
+        raise NEGFInputError(f"bias must be a finite voltage (V); got {float(v.detach())}")
+    temperature_k = check_temperature(temperature_k)
+    mu = _finite_number(mu, "mu", "eV")
+    window_kt = _finite_number(window_kt, "window_kt", "kT")
+    if window_kt <= 0:
+        raise NEGFInputError(f"window_kt must be > 0 (how many kT the window reaches beyond the outer "
+                             f"chemical potential; default {WINDOW_KT}); got {window_kt}")
+    if isinstance(n_energies, bool) or not isinstance(n_energies, (int, np.integer)) or n_energies < 1:
+        raise NEGFInputError(f"n_energies must be a positive integer (quadrature nodes; default 400); "
+                             f"got {n_energies!r}")
     mu_l, mu_r = mu + v / 2, mu - v / 2
     if temperature_k == 0:
         # I = G0 Int_{mu_R}^{mu_L} T dE over the signed interval: smooth in V, also at V = 0
@@ -142,6 +181,13 @@ def current(
         if breakpoints != "leads":
             raise NEGFInputError(f"breakpoints must be 'leads' or a sequence of energies (eV); got {breakpoints!r}")
         breakpoints = np.concatenate([lead_band_edges(device.left), lead_band_edges(device.right)])
+    breakpoints = list(breakpoints)
+    if temperature_k > 0:
+        spacing = abs(float((hi - lo).detach())) / max(n_energies, GAUSS_POINTS_PER_PANEL)
+        if spacing > 0.25 * KB_EV * temperature_k:  # the edges would fall between too few nodes
+            kt = KB_EV * temperature_k
+            breakpoints += [m + sign * step * kt for m in (mu_l, mu_r) for step in FERMI_EDGE_STEPS
+                            for sign in ((1.0,) if step == 0 else (1.0, -1.0))]
     e, w = (x.to(device.blocks[0].device) for x in gauss_legendre_grid(lo, hi, n_energies, breakpoints))
     mu_l, mu_r = mu_l.to(e.device), mu_r.to(e.device)
     t = solve(device, e, **solve_kwargs).transmission()
@@ -168,6 +214,7 @@ def seebeck(device: Device, energies, temperature_k: float, **solve_kwargs) -> t
     dT/dE comes from autodiff through the device and the leads (implicit lead gradients), kept in
     the graph so that S itself can be differentiated. Needs T(E) > 0 and an unbatched device.
     """
+    temperature_k = check_temperature(temperature_k)
     e = torch.as_tensor(energies, dtype=torch.float64).detach().reshape(-1).requires_grad_(True)
     t = solve(device, e, **solve_kwargs).transmission()
     if t.ndim != 1:

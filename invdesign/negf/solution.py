@@ -56,8 +56,13 @@ class Solution:
                 raise NEGFInputError(f"a lead's surface Green's function is singular at E and at E +- "
                                      f"{POLE_SHIFTS_EV} eV for E = {bad[:5]}")
             z, self._combine = z_new, combine
-            self.sigma_left = torch.cat([self.sigma_left[..., ok, :, :], extra_l], dim=-3)
-            self.sigma_right = torch.cat([self.sigma_right[..., ok, :, :], extra_r], dim=-3)
+            # the regular energies are solved again, apart: the first solve's graph holds NaN at the
+            # poles, which backward would spread (0 * NaN) into dT/dE and into lead-parameter gradients
+            n_ok = int(ok.sum())
+            if n_ok:
+                base_l, base_r = _self_energies(device, z_new[:n_ok], method, dtype)
+                extra_l, extra_r = torch.cat([base_l, extra_l], dim=-3), torch.cat([base_r, extra_r], dim=-3)
+            self.sigma_left, self.sigma_right = extra_l, extra_r
         self.z = z  # the energies actually evaluated (G blocks live on this grid)
         zz = z[:, None, None]
         self.gamma_left = broadening(self.sigma_left)

@@ -19,6 +19,7 @@ from invdesign.negf.energies import precision_error
 from invdesign.negf.errors import NEGFInputError
 
 HERMITIAN_ATOL = 1e-8  # absolute tolerance (eV) on |H - H^dagger|, relative to max(1, max|H|)
+OVERLAP_K_POINTS = 16  # k points (whole zone) at which a lead's S(k) must be positive definite
 
 
 def as_matrix(x, name: str) -> torch.Tensor:
@@ -65,6 +66,49 @@ def check_hermitian(x: torch.Tensor, name: str, atol: float = HERMITIAN_ATOL) ->
         )
 
 
+def check_positive_definite(s: torch.Tensor, name: str) -> None:
+    """An overlap matrix (or a batch of them) must be positive definite: a basis has no null vectors."""
+    s = s.detach().to(torch.complex128)
+    if s.numel() == 0:
+        return
+    s = 0.5 * (s + s.mH)
+    if bool((torch.linalg.cholesky_ex(s).info == 0).all()):
+        return
+    low = float(torch.linalg.eigvalsh(s).min())
+    raise NEGFInputError(f"{name} is not positive definite: smallest eigenvalue {low:.3e} (an overlap "
+                         "matrix must be; check its diagonal (1 for orthonormal orbitals) and that the "
+                         "overlaps are small enough)")
+
+
+def check_lead_overlap(s00: torch.Tensor, s01: torch.Tensor, name: str) -> None:
+    """``S(k) = s00 + s01 e^{ik} + s01^dagger e^{-ik}`` positive definite on ``OVERLAP_K_POINTS`` k points."""
+    k = 2 * torch.pi * torch.arange(OVERLAP_K_POINTS, dtype=torch.float64) / OVERLAP_K_POINTS
+    phase = torch.exp(1j * k).reshape(-1, *([1] * s00.ndim))
+    a, b = s00.detach().to(torch.complex128), s01.detach().to(torch.complex128)
+    check_positive_definite(a + b * phase + b.mH * phase.conj(), f"{name} overlap S(k) = s00 + s01 e^ik + h.c.")
+
+
+def check_batch_shapes(named: list[tuple[str, torch.Tensor]]) -> None:
+    """All leading (batch) dimensions must broadcast together; name two inputs that do not."""
+    shape: tuple[int, ...] = ()
+    for i, (name, m) in enumerate(named):
+        try:
+            shape = torch.broadcast_shapes(shape, m.shape[:-2])
+        except RuntimeError:
+            other = next((f"{o} has {tuple(x.shape[:-2])}" for o, x in named[:i]
+                          if not _broadcasts(x.shape[:-2], m.shape[:-2])), f"the inputs before it give {shape}")
+            raise NEGFInputError(f"batch dimensions do not match: {name} has batch shape {tuple(m.shape[:-2])} "
+                                 f"but {other} (leading dimensions must be equal or 1)") from None
+
+
+def _broadcasts(a: torch.Size, b: torch.Size) -> bool:
+    try:
+        torch.broadcast_shapes(a, b)
+        return True
+    except RuntimeError:
+        return False
+
+
 def dagger(x: torch.Tensor) -> torch.Tensor:
     return x.mH if x.is_complex() else x.mT
 
@@ -109,6 +153,8 @@ class Lead:
             check_hermitian(s00, "Lead.s00")
             s01 = as_matrix(self.s01, "Lead.s01")
             check_square(s01, "Lead.s01", n)
+            check_batch_shapes([("Lead.s00", s00), ("Lead.s01", s01)])
+            check_lead_overlap(s00, s01, "Lead")
             set_("s00", s00)
             set_("s01", s01)
         if self.coupling is not None:
@@ -214,12 +260,22 @@ class Device:
             for i, (s, b) in enumerate(zip(sb, blocks)):
                 check_square(s, f"Device.overlap blocks[{i}]", b.shape[-1])
                 check_hermitian(s, f"Device.overlap blocks[{i}]", self.hermitian_atol)
+                check_positive_definite(s, f"Device.overlap blocks[{i}]")
             for i, (s, c) in enumerate(zip(sc, couplings)):
                 if s.shape[-2:] != c.shape[-2:]:
                     raise NEGFInputError(f"Device.overlap couplings[{i}] must have shape {tuple(c.shape[-2:])}")
             set_("overlap", (sb, sc))
         if (self.left.has_overlap or self.right.has_overlap) and self.overlap is None:
             raise NEGFInputError("the leads have overlap matrices but the Device has none (give overlap=...)")
+        named = [(f"Device.blocks[{i}]", b) for i, b in enumerate(blocks)]
+        named += [(f"Device.couplings[{i}]", c) for i, c in enumerate(couplings)]
+        if self.overlap is not None:
+            named += [(f"Device.overlap blocks[{i}]", s) for i, s in enumerate(self.overlap[0])]
+            named += [(f"Device.overlap couplings[{i}]", s) for i, s in enumerate(self.overlap[1])]
+        for side, lead in (("left", self.left), ("right", self.right)):
+            named += [(f"Device.{side}.{k}", getattr(lead, k)) for k in ("h00", "h01", "coupling", "s00", "s01",
+                                                                           "s_coupling") if getattr(lead, k) is not None]
+        check_batch_shapes(named)
         # Fail now, not at the first energy, if a lead does not fit its edge slice.
         self.left.coupling_to(sizes[0], "left lead")
         self.right.coupling_to(sizes[-1], "right lead")

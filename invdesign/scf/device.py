@@ -10,6 +10,7 @@ and any tensor of the channel that requires grad.
 from __future__ import annotations
 
 import dataclasses
+import math
 import weakref
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -108,6 +109,16 @@ class FETDevice:
         self.doping = torch.as_tensor(self.doping, dtype=torch.float64)
         if self.doping.shape != (n,):
             raise NEGFInputError(f"doping must have shape ({n},) (e per orbital); got {tuple(self.doping.shape)}")
+        if not torch.isfinite(self.doping.detach()).all():
+            bad = torch.nonzero(~torch.isfinite(self.doping.detach())).reshape(-1)[:5].tolist()
+            raise NEGFInputError(f"doping contains NaN or infinite values (orbitals {bad}...); give finite e per orbital")
+        if self.grid_doping is not None and not torch.isfinite(torch.as_tensor(self.grid_doping).detach()).all():
+            raise NEGFInputError("grid_doping contains NaN or infinite values")
+        for name, value in (("mu_ev", self.mu_ev), *((f"gates[{k!r}]", v) for k, v in self.gates.items()),
+                            *((f"contact_doping[{i}]", v) for i, v in enumerate(self.contact_doping or ()))):
+            v = value.detach() if isinstance(value, torch.Tensor) else value
+            if not bool(np.isfinite(np.asarray(v, dtype=float)).all()):
+                raise NEGFInputError(f"{name} must be a finite number; got {value}")
         names = self.grid.electrode_names
         for needed in ("source", "drain", *self.gates):
             if needed not in names:
@@ -116,8 +127,8 @@ class FETDevice:
         if unknown:
             raise NEGFInputError(f"electrodes {unknown} of the grid are not in FETDevice.gates "
                                  "(give their work-function offsets, 0.0 for none)")
-        if self.temperature_k <= 0:
-            raise NEGFInputError(f"temperature_k must be > 0; got {self.temperature_k}")
+        if not (math.isfinite(float(self.temperature_k)) and self.temperature_k > 0):
+            raise NEGFInputError(f"temperature_k must be a finite number > 0 (K); got {self.temperature_k}")
         ref = np.broadcast_to(np.asarray(self.reference, dtype=float), (n,))
         self._reference = torch.as_tensor(ref.copy())
         self._evaluators: dict = {}
