@@ -3,7 +3,9 @@
 The monitor reads what the workers write (the tail of each run's ``history.jsonl``, new bytes only,
 and the ``completed`` markers), so it works the same for every executor. A run's fraction done is the
 largest of cost / max_cost, evaluations / max_evals and time / max_time_s (1 once completed; a run
-that converges early jumps to 1); the ETA extrapolates the rate of this session.
+that converges early jumps to 1); the ETA extrapolates the rate of this session, and says it cannot
+estimate (instead of growing without bound) while no run makes progress for ``STALL_S`` or while the
+estimate keeps receding (runs slowing down, e.g. BoTorch's model fits growing with its data).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from invdesign.campaign.storage import HISTORY_FILE, read_completed, run_dir
 
 LOG_EVERY_S = 30.0
 PRINT_EVERY_S = 10.0  # when the stream is not a terminal
+STALL_S = 120.0  # no progress for this long: the rate says nothing about the rest
+RECEDE_WINDOW_S = 120.0  # the predicted finish moved later over this window: not converging
 
 
 def format_duration(seconds: float) -> str:
@@ -109,6 +113,8 @@ class Progress:
         self._f0 = self.fraction()
         self._last_print = self._last_log = -math.inf
         self._width = 0
+        self._last_change = (self._t0, self._f0)  # (time, fraction) of the last progress seen
+        self._finishes: list[tuple[float, float]] = []  # (time, predicted finish time), recent
 
     # ------------------------------------------------------------------ numbers
 
@@ -116,9 +122,30 @@ class Progress:
         return sum(t.fraction() for t in self.tails.values()) / max(1, len(self.tails))
 
     def eta(self) -> float:
+        """Seconds left at this session's rate (inf when there is no rate yet)."""
         f = self.fraction()
         rate = (f - self._f0) / max(time.monotonic() - self._t0, 1e-9)
         return (1.0 - f) / rate if rate > 0 else math.inf
+
+    def eta_text(self, now: float | None = None) -> str:
+        """``"ETA 12:34"``, or why there is no estimate (stalled, receding, no progress yet)."""
+        now = time.monotonic() if now is None else now
+        f = self.fraction()
+        if f > self._last_change[1]:
+            self._last_change = (now, f)
+        if f >= 1.0:
+            return "ETA 00:00"
+        eta = self.eta()
+        if not math.isfinite(eta):
+            return "ETA unknown (no progress yet)"
+        if now - self._last_change[0] > STALL_S:
+            return f"ETA unknown (no progress for {format_duration(now - self._last_change[0])})"
+        finish = now + eta
+        self._finishes = [(t, p) for t, p in self._finishes if now - t <= RECEDE_WINDOW_S] + [(now, finish)]
+        oldest_t, oldest_finish = self._finishes[0]
+        if now - oldest_t >= RECEDE_WINDOW_S / 2 and finish > oldest_finish + 0.5 * (now - oldest_t):
+            return f"ETA unknown (estimate receding: >= {format_duration(eta)})"
+        return f"ETA {format_duration(eta)}"
 
     def best_by_problem(self) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -136,7 +163,7 @@ class Progress:
         best = " ".join(f"{p} {v:.4g}" for p, v in self.best_by_problem().items())
         errors = f" ({self.errors} error)" if self.errors else ""
         return (f"[{bar}] {done}/{len(self.tails)} runs{errors} | {evals} evals | best: {best or '-'} | "
-                f"ETA {format_duration(self.eta())}")
+                f"{self.eta_text()}")
 
     # ------------------------------------------------------------------ events
 
