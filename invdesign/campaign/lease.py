@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from invdesign.campaign.storage import LEASE_FILE, atomic_write_json, read_json
+from invdesign.campaign.storage import LEASE_FILE, StorageError, atomic_write_json, read_json
 
 DEFAULT_TTL_S = 60.0
 MUTEX_STALE_S = 30.0
@@ -140,7 +140,10 @@ class Lease:
         directory.mkdir(parents=True, exist_ok=True)
         lease = cls(directory, this_owner(), float(ttl))
         with _Mutex(directory):
-            current = read_json(lease.path) if lease.path.exists() else None
+            try:
+                current = read_json(lease.path) if lease.path.exists() else None
+            except StorageError:  # leases are written atomically: an unreadable one names no live holder
+                current = None
             if current is not None and not holder_is_dead(current):
                 return None
             lease._acquired = time.time()

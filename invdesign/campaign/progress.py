@@ -63,7 +63,9 @@ class _RunTail:
         for line in chunk[:end].split(b"\n")[:-1]:
             try:
                 rec = json.loads(line)
-            except json.JSONDecodeError:
+            except ValueError:  # JSONDecodeError, or UnicodeDecodeError for non-UTF-8 bytes
+                continue
+            if not isinstance(rec, dict):
                 continue
             self.evals += 1
             self.cost += num(rec.get("cost", 1.0))

@@ -171,13 +171,13 @@ def create_json(path: str | os.PathLike, data: Any) -> bool:
 def read_json(path: str | os.PathLike, default: Any = None) -> Any:
     """The JSON in ``path``, ``default`` if it does not exist; StorageError if it is not valid JSON."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        raw = Path(path).read_bytes()
     except FileNotFoundError:
         return default
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as err:
-        raise StorageError(f"{path}: not valid JSON ({err})") from None
+        return json.loads(raw.decode("utf-8"))
+    except ValueError as err:  # JSONDecodeError, or UnicodeDecodeError for non-UTF-8 bytes
+        raise StorageError(f"{path}: not valid JSON ({type(err).__name__}: {err})") from None
 
 
 def remove_temporaries(directory: str | os.PathLike) -> None:
@@ -195,22 +195,27 @@ def remove_temporaries(directory: str | os.PathLike) -> None:
 def read_history(path: str | os.PathLike) -> tuple[list[dict[str, Any]], int]:
     """Records of a history file and the byte length of its valid part.
 
-    A last line without its newline (a write cut by a kill) is dropped; any other line that is not a
-    JSON object raises StorageError naming the line.
+    A last line without its newline (a write cut by a kill) is dropped, and so is a last line that is
+    not a JSON object (garbage or non-UTF-8 bytes left by a crash: its evaluation is redone); any other
+    such line raises StorageError naming the line.
     """
     try:
         raw = Path(path).read_bytes()
     except FileNotFoundError:
         return [], 0
     end = raw.rfind(b"\n") + 1  # everything after the last newline is an incomplete write
+    lines = raw[:end].split(b"\n")[:-1]
     records = []
-    for number, line in enumerate(raw[:end].split(b"\n")[:-1], start=1):
+    for number, line in enumerate(lines, start=1):
         try:
             rec = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise StorageError(f"{path}: line {number} is not valid JSON ({err})") from None
-        if not isinstance(rec, dict):
-            raise StorageError(f"{path}: line {number} is not a JSON object")
+            why = None if isinstance(rec, dict) else "is not a JSON object"
+        except ValueError as err:  # JSONDecodeError, or UnicodeDecodeError for non-UTF-8 bytes
+            why = f"is not valid JSON ({type(err).__name__}: {err})"
+        if why is not None:
+            if number == len(lines):
+                return records, end - len(line) - 1
+            raise StorageError(f"{path}: line {number} {why}")
         records.append(rec)
     return records, end
 
