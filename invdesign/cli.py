@@ -265,6 +265,10 @@ def main(argv: list[str] | None = None) -> int:
     except StorageError as err:
         print(f"invdesign: {err}", file=sys.stderr)
         return EXIT_FAILED
+    except PermissionError as err:  # e.g. a read-only campaign directory: say which path, not a traceback
+        print(f"invdesign: cannot write {err.filename or ''}: permission denied ({err.strerror}); choose a "
+              "writable --out directory or fix its permissions", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("\ninvdesign: interrupted; `invdesign resume` continues where it stopped", file=sys.stderr)
         return 130

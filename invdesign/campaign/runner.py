@@ -85,6 +85,13 @@ def set_torch_threads(threads: int | None) -> None:
             torch.set_num_threads(int(threads))
 
 
+def _valid_factor(record: Any) -> bool:
+    try:
+        return float(record["grad_cost_factor"]) >= 1.0
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
 def run_unit(campaign_dir: str | os.PathLike, unit: dict[str, Any] | Unit,
              options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run, resume, or skip (already completed) one unit; returns its result dict.
@@ -255,11 +262,19 @@ class Run:
     def _shared_grad_cost_factor(self, problem: Any) -> float:
         """The campaign's factor for this problem: measured here if no other run has measured it yet."""
         path = self.dir.parent.parent / GRAD_COSTS_DIR / f"{sanitize(self.unit.problem)}.json"
-        known = read_json(path)
-        if known is None:
+        try:
+            known = read_json(path)
+            damaged = known is not None and not _valid_factor(known)
+        except StorageError:  # truncated or garbage (written atomically: damaged from outside)
+            known, damaged = None, True
+        if known is None or damaged:
             factor = float(problem.grad_cost_factor)
             self.check_lease()
-            if create_json(path, {"grad_cost_factor": factor, "measured_by": self.unit.run_id}):
+            record = {"grad_cost_factor": factor, "measured_by": self.unit.run_id}
+            if damaged:  # measured again; runs already started keep theirs (settings.json)
+                atomic_write_json(path, {**record, "replaced": "an unreadable file"})
+                return factor
+            if create_json(path, record):
                 return factor
             known = read_json(path)  # another run measured it meanwhile: theirs counts for all
         problem.grad_cost_factor = float(known["grad_cost_factor"])
