@@ -1,7 +1,9 @@
 """Concrete inverse-design problems, registered by name for campaigns and ``invdesign list``.
 
 ``PROBLEMS`` maps a name to a factory: a callable taking keyword settings (every one with a
-module-level default) and returning a ``invdesign.problem.Problem``. Building a problem must be cheap
+module-level default, allowed ranges declared with ``typing.Annotated`` and ``invdesign.settings``;
+a factory that forwards ``**settings`` to its class declares the class's with ``@settings_like``)
+and returning a ``invdesign.problem.Problem``. Building a problem must be cheap
 (no simulation); the factory's docstring (first line) or the problem's ``description`` is what
 ``invdesign list`` prints.
 
