@@ -41,11 +41,30 @@ def _coupled(up: torch.Tensor, down: torch.Tensor) -> tuple[torch.Tensor | None,
     """
     if up.requires_grad or down.requires_grad:
         return None, None
-    a, b = (_distinct(x) != 0 for x in (up, down))
-    a, b = a.reshape(-1, *a.shape[-2:]).any(0), b.reshape(-1, *b.shape[-2:]).any(0)
+    a, b = _patterns(up, down)
     rows = torch.nonzero(a.any(-1) | b.any(-2)).reshape(-1)
     cols = torch.nonzero(a.any(-2) | b.any(-1)).reshape(-1)
     return (None if len(rows) == up.shape[-2] else rows), (None if len(cols) == up.shape[-1] else cols)
+
+
+def _patterns(up: torch.Tensor, down: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    a, b = (_distinct(x) != 0 for x in (up, down))
+    return a.reshape(-1, *a.shape[-2:]).any(0), b.reshape(-1, *b.shape[-2:]).any(0)
+
+
+def _is_diagonal(up: torch.Tensor, down: torch.Tensor) -> bool:
+    """Both couplings square and structurally diagonal (site i to its copy in the next slice: square
+    and cubic lattices, discretised effective-mass models); never when they carry a gradient."""
+    if up.requires_grad or down.requires_grad or up.shape[-1] != up.shape[-2]:
+        return False
+    a, b = _patterns(up, down)
+    off = ~torch.eye(a.shape[-1], dtype=torch.bool, device=a.device)
+    return not bool((a & off).any() or (b & off).any())
+
+
+def _times(k: torch.Tensor, x: torch.Tensor, diagonal: bool) -> torch.Tensor:
+    """``k @ x``; a row scaling when ``k`` is diagonal (O(b^2) instead of O(b^3))."""
+    return torch.diagonal(k, dim1=-2, dim2=-1)[..., :, None] * x if diagonal else k @ x
 
 
 def _distinct(x: torch.Tensor) -> torch.Tensor:
@@ -84,29 +103,34 @@ def last_first_block(diag: list[torch.Tensor], up: list[torch.Tensor], down: lis
     ``XU_i = (g^L_i)_{p_i p_i} K_u,i`` for the next Schur complement
     ``m_{i+1} = M_{i+1,i+1} - Q_i K_d,i XU_i Q_i^T`` and ``c_i = (G^L_{i,0})_{p_i, :}`` for the column
     ``c_{i+1} = -(g^L_{i+1} Q_i K_d,i c_i)_{p_{i+1}, :}``. Each slice is factorised once, with the
-    cheaper of two right-hand sides: ``[P K_u, Q K_d c]`` (|q_{i+1}| + b_0 columns: square lattices,
-    where couplings touch every orbital) or ``[P, Q]`` (|p_{i+1}| + |q_i| columns: graphene ribbons and
-    tubes, where they touch a few edge atoms).
+    cheaper of two right-hand sides: ``[P K_u, Q K_d c]`` (|q_{i+1}| + b_0 columns, where couplings
+    touch every orbital) or ``[P, Q]`` (|p_{i+1}| + |q_i| columns: graphene ribbons and tubes, where
+    they touch a few edge atoms); diagonal couplings (square lattices) take ``g`` itself, scaled.
     """
     n = len(diag)
     g0 = _inv(diag[0])
     if n == 1:
         return g0
     p, q = _coupled(up[0], down[0])
-    xu = _take(g0, p, p) @ _take(up[0], p, q)
+    diagonal = _is_diagonal(up[0], down[0])
+    xu = _times(_take(up[0], p, q).mT, _take(g0, p, p).mT, diagonal).mT
     c = _take(g0, p, None)
     for i in range(n - 1):
         k_down = _take(down[i], q, p)
         b_next = diag[i + 1].shape[-1]
-        schur = k_down @ xu
+        schur = _times(k_down, xu, diagonal)
         m = diag[i + 1] - (schur if q is None else _embed(_embed(schur, q, b_next).mT, q, b_next).mT)
-        rhs_col = k_down @ c  # (|q_i|, b0)
+        rhs_col = _times(k_down, c, diagonal)  # (|q_i|, b0)
         if i + 1 == n - 1:
             return -_solve(m, _embed(rhs_col, q, b_next))
         p_next, q_next = _coupled(up[i + 1], down[i + 1])
         k_up = _take(up[i + 1], p_next, q_next)
         width = [b if v is None else len(v) for v, b in ((p_next, b_next), (q, b_next), (q_next, k_up.shape[-1]))]
-        if width[2] + c.shape[-1] <= width[0] + width[1]:
+        diagonal = _is_diagonal(up[i + 1], down[i + 1])
+        if diagonal and q is None:  # g itself, scaled: one inverse and one product per slice
+            g = _inv(m)
+            xu, c = g * torch.diagonal(k_up, dim1=-2, dim2=-1)[..., None, :], -(g @ rhs_col)
+        elif width[2] + c.shape[-1] <= width[0] + width[1]:
             y = _solve(m, torch.cat([_embed(k_up, p_next, b_next), _embed(rhs_col, q, b_next)], dim=-1))
             y = _take(y, p_next, None)
             xu, c = y[..., : width[2]], -y[..., width[2]:]

@@ -18,7 +18,10 @@ def blocks(sizes, n_energies, sparse, seed, batch=(), grad=False):
     up, down = [], []
     for i in range(len(sizes) - 1):
         u, d = rand(*batch, n_energies, sizes[i], sizes[i + 1]), rand(*batch, n_energies, sizes[i + 1], sizes[i])
-        if sparse:  # a few edge orbitals couple, as in graphene ribbons
+        if sparse == "diagonal" and sizes[i] == sizes[i + 1]:  # site to site, as in square lattices
+            mask = torch.eye(sizes[i], dtype=torch.float64)
+            u, d = u * mask, d * mask
+        elif sparse:  # a few edge orbitals couple, as in graphene ribbons
             mask = torch.zeros(sizes[i], sizes[i + 1], dtype=torch.float64)
             mask[:2, -2:] = 1
             mask[-1, 0] = 1
@@ -45,8 +48,8 @@ def dense_last_first(diag, up, down):
     return g[..., off[-2]:off[-1], : off[1]]
 
 
-@pytest.mark.parametrize("sizes", [[4], [4, 5], [4, 6, 5, 7], [6] * 8, [5, 2, 5]])
-@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("sizes", [[4], [4, 5], [4, 6, 5, 7], [6] * 8, [5, 2, 5], [5, 5, 3, 3, 3]])
+@pytest.mark.parametrize("sparse", [False, True, "diagonal"])
 @pytest.mark.parametrize("grad", [False, True])
 def test_last_first_block_equals_dense_inverse(sizes, sparse, grad):
     # 6 energies and 6-orbital slices: a right-hand side shaped like a batch of vectors must stay a matrix
@@ -61,6 +64,8 @@ def test_coupled_orbitals_are_found_and_grad_keeps_all():
     p, q = rgf._coupled(up[0], down[0])
     assert p.tolist() == [0, 1, 3] and q.tolist() == [0, 3, 4]
     assert rgf._coupled(up[0].requires_grad_(True), down[0]) == (None, None)
+    _, up_d, down_d = blocks([3, 3], 2, "diagonal", seed=1)
+    assert rgf._is_diagonal(up_d[0], down_d[0]) and not rgf._is_diagonal(up[0].detach(), down[0])
 
 
 def test_last_first_block_gradient_matches_dense():
