@@ -2,8 +2,8 @@
 
 The forward value comes from any solver of the Dyson fixed point ``g = [A00 - A01 g A10]^-1``
 (exact Bloch modes by default: ``lead_fast`` batched in torch, ``lead_modes`` (QZ) where its checks
-fail; Lopez-Sancho decimation as an alternative), memoised on the inputs' values (``lead_cache``). The backward pass never
-unrolls the solver: at the fixed point (dg = -g dM g with M = g^-1),
+fail; Lopez-Sancho decimation as an alternative), memoised on the inputs' values (``lead_cache``).
+The backward pass never unrolls the solver: at the fixed point (dg = -g dM g with M = g^-1),
     dg - (g A01) dg (A10 g) = -g [dA00 - dA01 g A10 - A01 g dA10] g,
 a Stein equation, so the vector-Jacobian product solves the adjoint Stein equation once. The backward is
 written in differentiable torch operations, so higher derivatives (e.g. d/dtheta of dT/dE) work.
@@ -12,7 +12,6 @@ Conventions (orientation of h01, sign of Sigma and Gamma): ``invdesign.negf``.
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Callable
 
 import numpy as np
@@ -175,16 +174,19 @@ def _is_mirror(left: Lead, right: Lead) -> bool:
     return all(a.shape == b.shape and torch.equal(a.detach(), b.detach().to(a.dtype)) for a, b in pairs)
 
 
-def _memoised(lead: Lead, z: torch.Tensor, tag: tuple, solver: Callable) -> Callable:
-    """``solver`` behind :mod:`invdesign.negf.lead_cache`, keyed by the lead's values and ``z``."""
+def _memoised(lead: Lead, z: torch.Tensor, method: str, dtype: torch.dtype, mirror: bool = False) -> Callable:
+    """The solver of ``method`` behind :mod:`invdesign.negf.lead_cache`, keyed by the lead's values and
+    ``z``; the hopping bases of the fast path are computed on a miss only."""
     keys = (lead.h00, lead.h01, lead.s00, lead.s01, z)
+    tag = ("mirror" if mirror else "single", method, dtype)
+    extra = {"mirror": True} if mirror else {}
 
     def run(*blocks):
         hit = lead_cache.lookup(tag, keys)
         if hit is not None:  # copies: callers (and autograd) may modify their outputs in place
             hit = tuple(h.clone() for h in hit)
             return hit if len(hit) > 1 else hit[0]
-        out = solver(*blocks)
+        out = SOLVERS[method](*blocks, bases=_bases(lead, method), **extra)
         lead_cache.store(tag, keys, out if isinstance(out, tuple) else (out,))
         return out
 
@@ -194,8 +196,7 @@ def _memoised(lead: Lead, z: torch.Tensor, tag: tuple, solver: Callable) -> Call
 def surface_gf_pair_z(left: Lead, right: Lead, z: torch.Tensor, method: str = "modes", dtype=torch.complex128):
     """``(g_left, g_right)`` at validated energies; one solve when the leads mirror each other."""
     if method in MODE_METHODS and _is_mirror(left, right):
-        solver = partial(SOLVERS[method], mirror=True, bases=_bases(right, method))
-        solver = _memoised(right, z, ("mirror", method, dtype), solver)
+        solver = _memoised(right, z, method, dtype, mirror=True)
         g_right, g_left = _SurfaceGFMirrorPair.apply(*lead_blocks(right, z, dtype), *lead_blocks(left, z, dtype), solver)
         return g_left, g_right
     return surface_gf_z(left, z, method, dtype), surface_gf_z(right, z, method, dtype)
@@ -234,13 +235,13 @@ def _fast_then_exact(a00, a01, a10, u, v, refine: bool, mirror: bool = False):
     return out if mirror else out[0]
 
 
-def _modes_solver(a00, a01, a10, mirror: bool = False, bases=None):
+def _modes_solver(a00, a01, a10, mirror: bool = False, bases: tuple | None = None):
     """Exact surface Green's function(s): fast batched path, exact QZ fallback (see ``_fast_then_exact``).
 
     ``bases = (U, V, refine)``: the lead's hopping bases (:func:`~invdesign.negf.lead_fast.hopping_bases`)
     and whether they need reducing member by member (see ``surface_gf_fast``).
     """
-    u, v, refine = bases if bases is not None else (*hopping_bases(a01, None), True)
+    u, v, refine = bases
     return _fast_then_exact(a00, a01, a10, u, v, refine, mirror)
 
 
@@ -292,8 +293,7 @@ def surface_gf_z(lead: Lead, z: torch.Tensor, method: str = "modes", dtype=torch
     """Surface Green's function at validated 1-D complex energies ``z``: ``(..., nE, n, n)``."""
     if method not in SOLVERS:
         raise NEGFInputError(f"unknown surface Green's function method {method!r}; choose from {tuple(SOLVERS)}")
-    solver = _memoised(lead, z, ("single", method, dtype), partial(SOLVERS[method], bases=_bases(lead, method)))
-    return _SurfaceGF.apply(*lead_blocks(lead, z, dtype), solver)
+    return _SurfaceGF.apply(*lead_blocks(lead, z, dtype), _memoised(lead, z, method, dtype))
 
 
 def self_energy_z(

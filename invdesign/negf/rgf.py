@@ -33,33 +33,22 @@ def _inv(a: torch.Tensor) -> torch.Tensor:
     return torch.where((info == 0)[..., None, None], x, torch.full_like(x, float("nan")))
 
 
-def _coupled(up: torch.Tensor, down: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """Indices ``(p, q)`` of the orbitals of slices i and i+1 that ``up_i``/``down_i`` couple, None for all.
+def _coupled(up: torch.Tensor, down: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, bool]:
+    """``(p, q, diagonal)``: indices of the orbitals of slices i and i+1 that ``up_i``/``down_i`` couple
+    (None for all), and whether both couplings are square and structurally diagonal (site i to its
+    copy in the next slice: square and cubic lattices, discretised effective-mass models).
 
     ``up_i = P K_u Q^T``, ``down_i = Q K_d P^T`` with one-hot ``P``, ``Q`` on these indices. Entries
     that are zero now but carry a gradient might be bonds at a zero value: then every orbital counts.
     """
     if up.requires_grad or down.requires_grad:
-        return None, None
-    a, b = _patterns(up, down)
+        return None, None, False
+    a, b = (_distinct(x) != 0 for x in (up, down))
+    a, b = a.reshape(-1, *a.shape[-2:]).any(0), b.reshape(-1, *b.shape[-2:]).any(0)
     rows = torch.nonzero(a.any(-1) | b.any(-2)).reshape(-1)
     cols = torch.nonzero(a.any(-2) | b.any(-1)).reshape(-1)
-    return (None if len(rows) == up.shape[-2] else rows), (None if len(cols) == up.shape[-1] else cols)
-
-
-def _patterns(up: torch.Tensor, down: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    a, b = (_distinct(x) != 0 for x in (up, down))
-    return a.reshape(-1, *a.shape[-2:]).any(0), b.reshape(-1, *b.shape[-2:]).any(0)
-
-
-def _is_diagonal(up: torch.Tensor, down: torch.Tensor) -> bool:
-    """Both couplings square and structurally diagonal (site i to its copy in the next slice: square
-    and cubic lattices, discretised effective-mass models); never when they carry a gradient."""
-    if up.requires_grad or down.requires_grad or up.shape[-1] != up.shape[-2]:
-        return False
-    a, b = _patterns(up, down)
-    off = ~torch.eye(a.shape[-1], dtype=torch.bool, device=a.device)
-    return not bool((a & off).any() or (b & off).any())
+    diagonal = a.shape[-1] == a.shape[-2] and not bool((a | b).triu(1).any() or (a | b).tril(-1).any())
+    return (None if len(rows) == up.shape[-2] else rows), (None if len(cols) == up.shape[-1] else cols), diagonal
 
 
 def _times(k: torch.Tensor, x: torch.Tensor, diagonal: bool) -> torch.Tensor:
@@ -111,8 +100,7 @@ def last_first_block(diag: list[torch.Tensor], up: list[torch.Tensor], down: lis
     g0 = _inv(diag[0])
     if n == 1:
         return g0
-    p, q = _coupled(up[0], down[0])
-    diagonal = _is_diagonal(up[0], down[0])
+    p, q, diagonal = _coupled(up[0], down[0])
     xu = _times(_take(up[0], p, q).mT, _take(g0, p, p).mT, diagonal).mT
     c = _take(g0, p, None)
     for i in range(n - 1):
@@ -123,10 +111,9 @@ def last_first_block(diag: list[torch.Tensor], up: list[torch.Tensor], down: lis
         rhs_col = _times(k_down, c, diagonal)  # (|q_i|, b0)
         if i + 1 == n - 1:
             return -_solve(m, _embed(rhs_col, q, b_next))
-        p_next, q_next = _coupled(up[i + 1], down[i + 1])
+        p_next, q_next, diagonal = _coupled(up[i + 1], down[i + 1])
         k_up = _take(up[i + 1], p_next, q_next)
         width = [b if v is None else len(v) for v, b in ((p_next, b_next), (q, b_next), (q_next, k_up.shape[-1]))]
-        diagonal = _is_diagonal(up[i + 1], down[i + 1])
         if diagonal and q is None:  # g itself, scaled: one inverse and one product per slice
             g = _inv(m)
             xu, c = g * torch.diagonal(k_up, dim1=-2, dim2=-1)[..., None, :], -(g @ rhs_col)
@@ -159,7 +146,7 @@ def first_column_times(diag: list[torch.Tensor], up: list[torch.Tensor], down: l
     schur = None  # up_{i} gR_{i+1} down_{i} on slice i
     for i in range(n - 1, 0, -1):
         m = diag[i] if schur is None else diag[i] - schur
-        p, q = coupled[i - 1]
+        p, q, _ = coupled[i - 1]
         b = m.shape[-1]
         ys[i] = _solve(m, torch.eye(b, dtype=m.dtype, device=m.device).expand_as(m) if q is None
                        else _one_hot(q, b, m))  # gR_i Q_{i-1}: (b_i, |q_{i-1}|)
@@ -169,7 +156,7 @@ def first_column_times(diag: list[torch.Tensor], up: list[torch.Tensor], down: l
     m0 = diag[0] if schur is None else diag[0] - schur
     cols = [_solve(m0, y.expand(*m0.shape[:-2], *y.shape[-2:]))]
     for i in range(1, n):
-        p, q = coupled[i - 1]
+        p, q, _ = coupled[i - 1]
         cols.append(-(ys[i] @ (_take(down[i - 1], q, p) @ _take(cols[-1], p, None))))
     return cols
 

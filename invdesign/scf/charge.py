@@ -232,10 +232,7 @@ def left_spectral_population(device: Device, z: torch.Tensor, sigma_l, sigma_r, 
     else:
         y, weight = _gamma_factor(gamma), None
     col = rgf.first_column_times(diag, up, down, y)
-    if weight is not None:
-        col_w = [c @ weight for c in col]
-    else:
-        col_w = col
+    col_w = col if weight is None else [c @ weight for c in col]
     if s_diag is None:
         pop = torch.cat([torch.einsum("...ac,...ac->...a", cw, c.conj()).real for c, cw in zip(col, col_w)], dim=-1)
     else:

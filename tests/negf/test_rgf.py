@@ -61,11 +61,11 @@ def test_last_first_block_equals_dense_inverse(sizes, sparse, grad):
 
 def test_coupled_orbitals_are_found_and_grad_keeps_all():
     diag, up, down = blocks([4, 5], 3, True, seed=0)
-    p, q = rgf._coupled(up[0], down[0])
-    assert p.tolist() == [0, 1, 3] and q.tolist() == [0, 3, 4]
-    assert rgf._coupled(up[0].requires_grad_(True), down[0]) == (None, None)
+    p, q, diagonal = rgf._coupled(up[0], down[0])
+    assert p.tolist() == [0, 1, 3] and q.tolist() == [0, 3, 4] and not diagonal
+    assert rgf._coupled(up[0].requires_grad_(True), down[0]) == (None, None, False)
     _, up_d, down_d = blocks([3, 3], 2, "diagonal", seed=1)
-    assert rgf._is_diagonal(up_d[0], down_d[0]) and not rgf._is_diagonal(up[0].detach(), down[0])
+    assert rgf._coupled(up_d[0], down_d[0]) == (None, None, True)
 
 
 def test_last_first_block_gradient_matches_dense():
