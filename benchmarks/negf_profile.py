@@ -19,7 +19,7 @@ import torch
 
 from invdesign.negf import seebeck, solve
 from invdesign.negf import rgf
-from invdesign.negf import solution as _solution_module
+from invdesign.negf.self_energies import lead_self_energies
 from invdesign.negf.leads import self_energy_z
 from negf_cases import TEMPERATURE_K, DisorderedStrip, agnr_device, midpoint_grid
 from timing import fmt_stats, least_busy, measure_interleaved, ratio_stats, time_stats, without_last
@@ -42,14 +42,11 @@ def bench_split(width, length, n_energies, repeats, profile_rows=18, seed=0, see
 
     # Time the lead path that solve() itself takes (e.g. one QZ per energy for mirror-image leads)
     # when the engine exposes it; otherwise the two leads one after the other.
-    pair = getattr(_solution_module, "_self_energies", None)
-    lead_path = "solution._self_energies (path used by solve)" if pair else "self_energy_z x 2 leads"
+    lead_path = "self_energies.lead_self_energies (path used by solve)"
 
     def leads_modes():
         with torch.no_grad():
-            if pair is not None:
-                return pair(dev, z, "modes", torch.complex128)
-            return (self_energy_z(left, z, width, "modes"), self_energy_z(right, z, width, "modes"))
+            return lead_self_energies(dev, z, "modes", torch.complex128)
 
     def build_device():
         return s.device()
@@ -126,7 +123,7 @@ def bench_split(width, length, n_energies, repeats, profile_rows=18, seed=0, see
     return out
 
 
-ENGINE_FUNCTIONS = ("solve", "transmission", "seebeck", "_self_energies", "surface_gf_modes", "lead_modes",
+ENGINE_FUNCTIONS = ("solve", "transmission", "seebeck", "lead_self_energies", "surface_gf_modes", "lead_modes",
                     "_qz", "_classify", "_simple_modes", "_mode_space", "_reordered_basis", "_gf_from_modes",
                     "last_first_block", "_implicit_vjp", "_solve_stein", "backward", "grad", "run_backward")
 

@@ -14,8 +14,10 @@ Bound states are included exactly. The second line integrates the lead-resolved 
 composite Gauss-Legendre nodes over ``[min(mu) - w kT, max(mu) + w kT]``; it vanishes at zero bias.
 With an overlap, populations are Mulliken's, ``Re[(rho S)_ii]``.
 
-Lead self-energies depend only on the leads and the energies, so a :class:`DensityEvaluator` keeps
-them between calls (the self-consistent loop changes only the device blocks).
+Both parts run on ``invdesign.negf.Solution`` (its sweeps, its rule for energies at a lead pole, its
+re-solve where the device matrix is singular at a node). Lead self-energies depend only on the leads
+and the energies, so a :class:`DensityEvaluator` keeps them between calls (the self-consistent loop
+changes only the device blocks).
 """
 
 from __future__ import annotations
@@ -31,14 +33,13 @@ import torch
 from invdesign.negf.constants import KB_EV
 from invdesign.negf.current import fermi, gauss_legendre_grid
 from invdesign.negf.errors import NEGFInputError
-from invdesign.negf import rgf
-from invdesign.negf.leads import self_energy_z, surface_gf_pair_z
+from invdesign.negf.self_energies import LeadSelfEnergies, lead_self_energies
+from invdesign.negf.solution import Solution
 from invdesign.negf.system import Device
 
 DEFAULT_WINDOW_KT = 20.0  # f_L - f_R < e^-20 ~ 2e-9 outside the window
 DEFAULT_ENERGY_STEP_EV = 0.004  # mean node spacing of the real-axis grid
 DTYPE = torch.complex128
-NUDGE_EV = 1e-7
 
 
 def ozaki_poles(n_poles: int) -> tuple[np.ndarray, np.ndarray]:
@@ -95,162 +96,11 @@ def spectral_bound(device: Device) -> float:
     return bound
 
 
-def lead_self_energies(device: Device, z: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """``(Sigma_L, Sigma_R, g_L, g_R)``: self-energies on the edge slices ``(..., nz, b, b)`` (eV) and
-    the leads' surface Green's functions ``(..., nz, n_lead, n_lead)`` (1/eV) at energies ``z`` (nz,).
-
-    Real energies where a lead's surface Green's function is singular (a bound state of the lead's
-    own termination) are nudged by ``+1e-7`` eV (a quadrature node there changes the integral by
-    O(1e-7) of one node's weight).
-    """
-    sizes = device.slice_sizes
-    z = z.to(DTYPE)
-    for _ in range(3):
-        g_l, g_r = surface_gf_pair_z(device.left, device.right, z, "modes", DTYPE)
-        s_l = self_energy_z(device.left, z, sizes[0], "modes", DTYPE, g_l)
-        s_r = self_energy_z(device.right, z, sizes[-1], "modes", DTYPE, g_r)
-        bad = _nan_energies(s_l) | _nan_energies(s_r)
-        if not bad.any():
-            return s_l, s_r, g_l, g_r
-        z = torch.where(bad, z + NUDGE_EV, z)
-    raise NEGFInputError(f"a lead's surface Green's function is singular at E = {z[bad].real.tolist()[:5]} eV")
-
-
-def _nan_energies(sigma: torch.Tensor) -> torch.Tensor:
-    bad = torch.isnan(sigma.detach()).any(-1).any(-1)
-    return bad.reshape(-1, bad.shape[-1]).any(0)
-
-
-def _matrix_blocks(device: Device, z: torch.Tensor, sigma_l: torch.Tensor, sigma_r: torch.Tensor):
-    """``(diag, up, down, s_diag, s_up)`` of ``M = z S - H - Sigma`` per slice, ``(..., nz, b, b')``."""
-    zz = z.to(DTYPE)[:, None, None]
-    cast = lambda m: m.to(DTYPE).unsqueeze(-3)  # noqa: E731  (insert the energy dimension)
-    h = [cast(b) for b in device.blocks]
-    hc = [cast(c) for c in device.couplings]
-    s_diag = s_up = None
-    if device.overlap is None:
-        diag = [zz * torch.eye(b.shape[-1], dtype=DTYPE) - b for b in h]
-        up, down = [-c for c in hc], [-c.mH for c in hc]
-    else:
-        s_diag = [cast(s) for s in device.overlap[0]]
-        s_up = [cast(s) for s in device.overlap[1]]
-        diag = [zz * s - b for s, b in zip(s_diag, h)]
-        up = [zz * s - c for s, c in zip(s_up, hc)]
-        down = [zz * s.mH - c.mH for s, c in zip(s_up, hc)]
-    diag[0] = diag[0] - sigma_l
-    diag[-1] = diag[-1] - sigma_r
-    batch = torch.broadcast_shapes(*(m.shape[:-2] for m in diag + up))
-    expand = lambda m: m.expand(*batch, *m.shape[-2:])  # noqa: E731
-    return [expand(m) for m in diag], [expand(m) for m in up], [expand(m) for m in down], s_diag, s_up
-
-
-def _populations(a_diag, a_up, a_down, s_diag, s_up) -> torch.Tensor:
-    """``Re[(A S)_ii]`` per orbital from the blocks of A (Mulliken with an overlap), ``(..., nz, n)``."""
-    parts = []
-    for i, a in enumerate(a_diag):
-        if s_diag is None:
-            d = torch.diagonal(a, dim1=-2, dim2=-1)
-        else:
-            d = torch.einsum("...ab,...ba->...a", a, s_diag[i])
-            if i > 0:
-                d = d + torch.einsum("...ab,...ba->...a", a_down[i - 1], s_up[i - 1])
-            if i < len(a_diag) - 1:
-                d = d + torch.einsum("...ab,...ba->...a", a_up[i], s_up[i].mH)
-        parts.append(d.real)
-    return torch.cat(parts, dim=-1)
-
-
 def _unordered(device: Device) -> Device:
     """The device with ``orbital_order`` dropped, so per-orbital outputs come in slice order."""
     if device.orbital_order is None:
         return device
     return dataclasses.replace(device, orbital_order=None)
-
-
-def _green_blocks(diag, up, down, off_diagonal: bool):
-    """Diagonal blocks ``G_ii`` (and ``G_{i,i+1}``, ``G_{i+1,i}``) with one inversion per slice.
-
-    Right-connected ``gR`` (``invdesign.negf.rgf``), then from the left:
-    ``G_00 = gR_0``, ``G_ii = gR_i + gR_i M_{i,i-1} G_{i-1,i-1} M_{i-1,i} gR_i``,
-    ``G_{i-1,i} = -G_{i-1,i-1} M_{i-1,i} gR_i``, ``G_{i,i-1} = -gR_i M_{i,i-1} G_{i-1,i-1}``.
-    """
-    gr = rgf.right_connected(diag, up, down)
-    gd, g_up, g_down = [gr[0]], [], []
-    for i in range(1, len(diag)):
-        left = gr[i] @ down[i - 1]  # gR_i M_{i,i-1}
-        right = up[i - 1] @ gr[i]  # M_{i-1,i} gR_i
-        gd.append(gr[i] + left @ gd[i - 1] @ right)
-        if off_diagonal:
-            g_up.append(-gd[i - 1] @ right)
-            g_down.append(-left @ gd[i - 1])
-    return gd, g_up, g_down
-
-
-def hermitian_green_population(device: Device, z: torch.Tensor, sigma_l, sigma_r, g_l, g_r) -> torch.Tensor:
-    """``Re[(X S)_ii]`` with ``X = (G + G^dagger)/2`` at energies ``z``, shape ``(..., nz, n)`` (1/eV).
-
-    With an overlap the Mulliken sum runs over the leads' first cells too (``G_{edge, lead} S_{lead, edge}``,
-    from ``G_{D0,L0} = G_00 (c^dagger - z s_c^dagger) g_L``), so a perfect crystal has the same
-    population on every orbital and the sum rule (1 state per orbital and spin) holds at the edges.
-    """
-    diag, up, down, s_diag, s_up = _matrix_blocks(device, z, sigma_l, sigma_r)
-    gd, g_up, g_down = _green_blocks(diag, up, down, s_diag is not None)
-    if s_diag is None:
-        return torch.cat([torch.diagonal(g, dim1=-2, dim2=-1).real for g in gd], dim=-1)
-    x_up = [(u + d.mH) / 2 for u, d in zip(g_up, g_down)]
-    pop = _populations([(g + g.mH) / 2 for g in gd], x_up, [x.mH for x in x_up], s_diag, s_up)
-    zz = z.to(DTYPE)[:, None, None]
-    sizes = device.slice_sizes
-    extra = []
-    for lead, g_edge, g_lead, size in ((device.left, gd[0], g_l, sizes[0]), (device.right, gd[-1], g_r, sizes[-1])):
-        c, sc = lead.coupling_to(size)
-        c, sc = c.to(DTYPE).unsqueeze(-3), sc.to(DTYPE).unsqueeze(-3)
-        g_dl = g_edge @ (c.mH - zz * sc.mH) @ g_lead  # G_{edge, lead cell 0}
-        g_ld = g_lead @ (c - zz * sc) @ g_edge  # G_{lead cell 0, edge}
-        term = torch.einsum("...ab,...ba->...a", g_dl, sc) + torch.einsum("...ba,...ba->...a", g_ld.conj(), sc)
-        extra.append(term.real / 2)
-    pop = pop.clone()
-    pop[..., : sizes[0]] += extra[0]
-    pop[..., pop.shape[-1] - sizes[-1]:] += extra[1]
-    return pop
-
-
-def left_spectral_population(device: Device, z: torch.Tensor, sigma_l, sigma_r, *_) -> torch.Tensor:
-    """``A_L,i = Re[(G Gamma_L G^dagger S)_ii] / 2 pi`` (states/eV/spin) at real ``z``, ``(..., nz, n)``.
-
-    With an overlap the Mulliken sum runs over the device only (as ``Solution.spectral_functions``):
-    the lead-device bond populations of the bias window are left out at the two edge slices.
-    ``G Gamma_L G^dagger = (G_{:,0} y)(G_{:,0} y)^dagger`` with ``Gamma_L = y y^dagger`` of the rank of
-    ``Gamma_L`` (its open channels; eigenvalues below ``GAMMA_RANK_RTOL`` of the largest are rounding),
-    so the column is carried for that many vectors only (``rgf.first_column_times``). Where gradients
-    must reach the leads ``y = 1`` (an eigendecomposition is not differentiable at degenerate zeros).
-    """
-    diag, up, down, s_diag, s_up = _matrix_blocks(device, z, sigma_l, sigma_r)
-    gamma = 1j * (sigma_l - sigma_l.mH)
-    if gamma.requires_grad:
-        y, weight = torch.eye(gamma.shape[-1], dtype=gamma.dtype, device=gamma.device), gamma
-    else:
-        y, weight = _gamma_factor(gamma), None
-    col = rgf.first_column_times(diag, up, down, y)
-    col_w = col if weight is None else [c @ weight for c in col]
-    if s_diag is None:
-        pop = torch.cat([torch.einsum("...ac,...ac->...a", cw, c.conj()).real for c, cw in zip(col, col_w)], dim=-1)
-    else:
-        a_diag = [cw @ c.mH for c, cw in zip(col, col_w)]
-        a_up = [col_w[i] @ col[i + 1].mH for i in range(len(col) - 1)]
-        pop = _populations(a_diag, a_up, [a.mH for a in a_up], s_diag, s_up)
-    return pop / (2 * math.pi)
-
-
-GAMMA_RANK_RTOL = 1e-14
-
-
-def _gamma_factor(gamma: torch.Tensor) -> torch.Tensor:
-    """``y`` with ``y y^dagger = Gamma`` to rounding, ``(..., nz, b, c)``, c the largest numerical rank."""
-    w, v = torch.linalg.eigh(gamma)  # ascending
-    keep = int((w > GAMMA_RANK_RTOL * w.amax().clamp(min=1e-300)).sum(-1).max())
-    w, v = w[..., w.shape[-1] - keep:], v[..., v.shape[-1] - keep:]
-    return v * w.clamp(min=0.0).sqrt().to(v.dtype)[..., None, :]
 
 
 @dataclass(frozen=True)
@@ -281,7 +131,7 @@ class DensityEvaluator:
             raise NEGFInputError(f"the density needs a temperature > 0 K; got {temperature_k}")
         self.mu_left, self.mu_right = mu_left, mu_right
         self.temperature_k, self.settings, self.bound_ev = float(temperature_k), settings, bound_ev
-        self._sigma_cache: dict[str, tuple[torch.Tensor, ...]] = {}
+        self._sigma_cache: dict[str, LeadSelfEnergies] = {}
         self._n_poles: int | None = None
 
     def _grids(self, device: Device):
@@ -296,25 +146,26 @@ class DensityEvaluator:
         poles = mu_r.to(DTYPE) + 1j * kt * torch.as_tensor(z)
         return kt, mu_l, mu_r, poles, torch.as_tensor(r)
 
-    def _sigma(self, key: str, device: Device, energies: torch.Tensor, cache):
+    def _solution(self, key: str, device: Device, energies: torch.Tensor, cache) -> Solution:
+        z = energies.to(DTYPE)
         if not cache:
-            return lead_self_energies(device, energies)
-        if key not in self._sigma_cache:
-            if cache == "graph":  # keep the autograd graph of the leads (shared by later calls)
-                self._sigma_cache[key] = lead_self_energies(device, energies)
-            else:
-                with torch.no_grad():
-                    self._sigma_cache[key] = lead_self_energies(device, energies.detach())
-        return self._sigma_cache[key]
+            leads = lead_self_energies(device, z)
+        else:
+            if key not in self._sigma_cache:
+                if cache == "graph":  # keep the autograd graph of the leads (shared by later calls)
+                    self._sigma_cache[key] = lead_self_energies(device, z)
+                else:
+                    with torch.no_grad():
+                        self._sigma_cache[key] = lead_self_energies(device, z.detach())
+            leads = self._sigma_cache[key]
+        return Solution(device, z, False, "modes", DTYPE, leads=leads)
 
     def __call__(self, device: Device, cache: bool | str = True) -> torch.Tensor:
         """``n_i - 1`` per orbital for ``device``; ``cache``: True (leads solved once, no grad), False
         (solved every call, with grad), or ``"graph"`` (solved once, their graph kept and shared)."""
         device = _unordered(device)
         kt, mu_l, mu_r, poles, residues = self._grids(device)
-        x = hermitian_green_population(device, poles, *self._sigma("poles", device, poles, cache))
-        if torch.isnan(x).any():
-            raise NEGFInputError("the Green's function is singular at a Fermi pole (H holds NaN?)")
+        x = self._solution("poles", device, poles, cache).hermitian_green_population()
         n = 4 * kt * torch.einsum("p,...pn->...n", residues, x)
         width = float((mu_l - mu_r).detach().abs())
         if width == 0.0 and not (mu_l.requires_grad or mu_r.requires_grad):
@@ -327,10 +178,7 @@ class DensityEvaluator:
         lo, hi = torch.minimum(mu_l, mu_r) - w, torch.maximum(mu_l, mu_r) + w  # nodes move with mu
         n_e = max(8, int(math.ceil(float((hi - lo).detach()) / self.settings.energy_step_ev)))
         e, wt = gauss_legendre_grid(lo, hi, n_e)
-        a_left = left_spectral_population(device, e, *self._sigma("window", device, e, cache))  # (..., nE, n)
-        if torch.isnan(a_left).any():
-            raise NEGFInputError("the device matrix is singular at a real-axis node (a state decoupled from the "
-                                 "leads); change DensitySettings.energy_step_ev slightly")
+        a_left = self._solution("window", device, e, cache).spectral_function("left")  # (..., nE, n)
         window = fermi(e, mu_l, self.temperature_k) - fermi(e, mu_r, self.temperature_k)
         return 2 * torch.einsum("e,...en->...n", (window * wt).to(a_left.dtype), a_left)
 

@@ -91,3 +91,26 @@ def test_first_column_times_equals_dense_inverse(sizes, sparse, grad):
     for col, ref in zip(rgf.first_column_times(diag, up, down, y), dense_first_column(diag, up, down)):
         ref = ref @ y
         torch.testing.assert_close(col.detach(), ref.detach(), atol=1e-13 * float(ref.detach().abs().max()), rtol=0)
+
+
+@pytest.mark.parametrize("sizes", [[4], [4, 5], [4, 6, 5, 7], [5, 2, 5]])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_diagonal_blocks_and_full_diagonal_equal_dense_inverse(sizes, sparse):
+    """Both kernels for G_ii (one inverse per slice, and three) and the off-diagonal blocks."""
+    diag, up, down = blocks(sizes, 5, sparse, seed=11 + len(sizes), batch=(2,))
+    g, off = dense_inverse(diag, up, down)
+    tol = 1e-13 * float(g.abs().max())
+    gl, gr = rgf.left_connected(diag, up, down), rgf.right_connected(diag, up, down)
+    gd, g_up, g_down = rgf.diagonal_blocks(diag, up, down, gr, off_diagonal=True)
+    full = rgf.full_diagonal(diag, up, down, gl, gr)
+    upper, lower = rgf.off_diagonal(up, down, gl, full)
+    for i in range(len(sizes)):
+        ref = g[..., off[i]:off[i + 1], off[i]:off[i + 1]]
+        torch.testing.assert_close(gd[i], ref, atol=tol, rtol=0)
+        torch.testing.assert_close(full[i], ref, atol=tol, rtol=0)
+    for i in range(len(sizes) - 1):
+        for ours in (g_up[i], upper[i]):
+            torch.testing.assert_close(ours, g[..., off[i]:off[i + 1], off[i + 1]:off[i + 2]], atol=tol, rtol=0)
+        for ours in (g_down[i], lower[i]):
+            torch.testing.assert_close(ours, g[..., off[i + 1]:off[i + 2], off[i]:off[i + 1]], atol=tol, rtol=0)
+    assert rgf.diagonal_blocks(diag, up, down, gr)[1:] == ([], [])

@@ -1,0 +1,63 @@
+"""The block-tridiagonal ``M = z S - H - Sigma`` of a device, and per-orbital populations of block
+matrices (conventions: ``invdesign.negf``; the sweeps over M: ``invdesign.negf.rgf``)."""
+
+from __future__ import annotations
+
+import torch
+
+from invdesign.negf.system import Device
+
+
+def _cast(m: torch.Tensor, dtype, device) -> torch.Tensor:
+    return m.to(dtype=dtype, device=device).unsqueeze(-3)  # insert the energy dimension
+
+
+def matrix_blocks(device: Device, z: torch.Tensor, sigma_left: torch.Tensor, sigma_right: torch.Tensor,
+                  dtype: torch.dtype):
+    """``(diag, up, down, s_diag, s_up)`` of ``M = z S - H - Sigma``, blocks ``(..., nE, b_i, b_j)``.
+
+    ``diag[i] = M_ii``, ``up[i] = M_{i,i+1}``, ``down[i] = M_{i+1,i}``, all expanded to the common
+    batch shape; ``s_diag``/``s_up`` are the overlap blocks ``(..., 1, b, b')`` (None when S = 1).
+    ``z``: ``(nE,)`` complex (eV); ``sigma_*``: ``(..., nE, b, b)`` on the edge slices.
+    """
+    dev = z.device
+    zz = z.to(dtype)[:, None, None]
+    h = [_cast(b, dtype, dev) for b in device.blocks]
+    hc = [_cast(c, dtype, dev) for c in device.couplings]
+    s_diag = s_up = None
+    if device.overlap is None:
+        diag = [zz * torch.eye(b.shape[-1], dtype=dtype, device=dev) - b for b in h]
+        up, down = [-c for c in hc], [-c.mH for c in hc]
+    else:
+        s_diag = [_cast(s, dtype, dev) for s in device.overlap[0]]
+        s_up = [_cast(s, dtype, dev) for s in device.overlap[1]]
+        diag = [zz * s - b for s, b in zip(s_diag, h)]
+        up = [zz * s - c for s, c in zip(s_up, hc)]
+        down = [zz * s.mH - c.mH for s, c in zip(s_up, hc)]
+    diag[0] = diag[0] - sigma_left
+    diag[-1] = diag[-1] - sigma_right
+    batch = torch.broadcast_shapes(*(m.shape[:-2] for m in diag + up))
+    expand = lambda m: m.expand(*batch, *m.shape[-2:])  # noqa: E731
+    return [expand(m) for m in diag], [expand(m) for m in up], [expand(m) for m in down], s_diag, s_up
+
+
+def orbital_population(a_diag: list[torch.Tensor], a_up: list[torch.Tensor] | None,
+                       a_down: list[torch.Tensor] | None, s_diag, s_up) -> torch.Tensor:
+    """``Re[(A S)_oo]`` per orbital from the blocks of a matrix A (Mulliken with an overlap).
+
+    ``a_diag[i] = A_ii``, ``a_up[i] = A_{i,i+1}``, ``a_down[i] = A_{i+1,i}`` (needed only with an
+    overlap); the result is ``(..., nE, n_orbitals)`` in slice order.
+    """
+    parts = []
+    n = len(a_diag)
+    for i, a in enumerate(a_diag):
+        if s_diag is None:
+            d = torch.diagonal(a, dim1=-2, dim2=-1)
+        else:
+            d = torch.einsum("...ab,...ba->...a", a, s_diag[i])
+            if i > 0:  # A_{i,i-1} S_{i-1,i}
+                d = d + torch.einsum("...ab,...ba->...a", a_down[i - 1], s_up[i - 1])
+            if i < n - 1:  # A_{i,i+1} S_{i+1,i}
+                d = d + torch.einsum("...ab,...ba->...a", a_up[i], s_up[i].mH)
+        parts.append(d.real)
+    return torch.cat(parts, dim=-1)
