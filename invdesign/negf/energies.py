@@ -74,3 +74,44 @@ def broadened_energies(energies, eta: float, dtype: torch.dtype = torch.complex1
         raise NEGFInputError(f"eta must be a finite number >= 0 (eV); got {eta}")
     z, scalar = as_energies(energies, dtype, device)
     return (z + 1j * eta if eta else z), scalar
+
+
+def edge_panel_grid(lo, hi, breakpoints, nodes: int, max_panel_ev: float,
+                    min_panels: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    """Nodes and weights on ``[lo, hi]`` (eV) for integrands with ``1/sqrt`` or ``sqrt`` behaviour at the
+    ``breakpoints`` (lead band edges: van Hove singularities of the spectral function).
+
+    Each segment ``[a, b]`` between consecutive breakpoints is mapped by ``E = c - h cos(theta)``
+    (``c, h`` its centre and half-width, ``theta`` in ``[0, pi]``), whose Jacobian ``h sin(theta)``
+    vanishes like ``sqrt`` at both ends, so ``(E - a)^(+-1/2)`` times a smooth function becomes smooth in
+    ``theta``; ``theta`` is split into ``max(min_panels, ceil((b - a) / max_panel_ev))`` equal panels
+    of ``nodes`` Gauss-Legendre points. Errors fall exponentially with ``nodes`` instead of as a low
+    power of the node spacing. ``lo``, ``hi`` and the breakpoints may be tensors: nodes and weights
+    then follow them differentiably (a node stays at the same place relative to a moving band edge).
+    Returns ``(E, w)``, both ``(n,)`` float64.
+    """
+    if nodes < 1 or not max_panel_ev > 0 or min_panels < 1:
+        raise NEGFInputError(f"edge_panel_grid needs nodes >= 1, max_panel_ev > 0 and min_panels >= 1; got "
+                             f"{nodes}, {max_panel_ev}, {min_panels}")
+    lo = torch.as_tensor(lo, dtype=torch.float64)
+    hi = torch.as_tensor(hi, dtype=torch.float64)
+    f_lo, f_hi = float(lo.detach()), float(hi.detach())
+    if not f_hi > f_lo:
+        raise NEGFInputError(f"edge_panel_grid needs lo < hi; got [{f_lo}, {f_hi}] eV")
+    inside: dict[float, torch.Tensor] = {}
+    for b in breakpoints:
+        fb = float(b.detach()) if isinstance(b, torch.Tensor) else float(b)
+        if f_lo < fb < f_hi:
+            inside.setdefault(fb, torch.as_tensor(b, dtype=torch.float64))
+    bounds = [lo, *(inside[k] for k in sorted(inside)), hi]
+    x, w = (torch.as_tensor(v, dtype=torch.float64) for v in np.polynomial.legendre.leggauss(nodes))
+    energies, weights = [], []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        m = max(min_panels, math.ceil(float((b - a).detach()) / max_panel_ev))
+        t = torch.arange(m + 1, dtype=torch.float64) * (math.pi / m)
+        theta = (0.5 * (t[1:, None] + t[:-1, None]) + 0.5 * (math.pi / m) * x).reshape(-1)
+        w_theta = (0.5 * (math.pi / m) * w).repeat(m)
+        c, h = 0.5 * (a + b), 0.5 * (b - a)
+        energies.append(c - h * torch.cos(theta))
+        weights.append(h * torch.sin(theta) * w_theta)
+    return torch.cat(energies), torch.cat(weights)

@@ -260,7 +260,7 @@ class _ChargeModel:
                                                              fet.density, fet.spectral_bound)
         else:
             ev = DensityEvaluator(mu_l, mu_r, fet.temperature_k, fet.density, fet.spectral_bound)
-        return ev(device, cache=cache) + (1.0 - fet._reference)
+        return ev(device, cache=cache, lead_shifts=(u_l, u_r)) + (1.0 - fet._reference)
 
     @property
     def last_adjoint_history(self):

@@ -95,7 +95,7 @@ def test_nonequilibrium_density_matches_real_axis():
     rng = np.random.default_rng(4)
     device = _chain(rng.uniform(0.0, 0.3, 6))
     mu_l, mu_r, temperature = 0.1, -0.25, 300.0
-    dn = DensityEvaluator(mu_l, mu_r, temperature, DensitySettings(energy_step_ev=0.002))(device, cache=False)
+    dn = DensityEvaluator(mu_l, mu_r, temperature)(device, cache=False)
     e, jac = _band_integral(2 * T_HOP, -2 * T_HOP)
     a_l, a_r = solve(device, e).spectral_functions()
     kt = KB_EV * temperature
@@ -130,3 +130,29 @@ def test_neutral_contact_shift_matches_negf_bulk_density():
     dn = electron_density(shifted, 0.0, 0.0, temperature)
     assert float(dn.mean()) == pytest.approx(doping, abs=1e-9)
     assert u < 0  # donors: the bands move down to hold the extra electrons
+
+
+def test_window_integral_converged_with_band_edges_in_the_window():
+    """Lead band edges (van Hove singularities of A_L) inside the bias window: the default rule agrees
+    with a far finer one of the same kind to 2e-11 electrons per orbital (the former uniform grid: 3.6e-10)."""
+    cell = armchair_ribbon(5)
+    device = cell.device(4)
+    u = torch.linspace(-0.3, 0.2, device.num_orbitals, dtype=torch.float64)
+    shifted = add_potential(device, u, -0.3, 0.2)  # band edges of both leads move into the window
+    kt = KB_EV * 300.0
+    mu_l, mu_r = torch.tensor(0.15, dtype=torch.float64), torch.tensor(-0.15, dtype=torch.float64)
+    ev = DensityEvaluator(0.15, -0.15, 300.0)
+    edges = ev.band_edges(shifted)
+    lo, hi = -0.15 - 20 * kt, 0.15 + 20 * kt
+    assert sum(lo < e < hi for e in edges) >= 2
+    coarse = ev.nonequilibrium(shifted, kt, mu_l, mu_r, cache=False)
+    fine = DensityEvaluator(0.15, -0.15, 300.0, DensitySettings(panel_nodes=24, panel_kt=1.0)).nonequilibrium(
+        shifted, kt, mu_l, mu_r, cache=False)
+    assert float(fine.abs().max()) > 1e-3
+    assert float((coarse - fine).abs().max()) < 2e-11  # the former uniform 336-node grid: 3.6e-10
+
+
+@pytest.mark.parametrize("kwargs", [dict(panel_nodes=0), dict(panel_kt=0.0), dict(window_kt=-1.0), dict(n_poles=0)])
+def test_bad_density_settings_are_refused(kwargs):
+    with pytest.raises(Exception, match="DensitySettings"):
+        DensitySettings(**kwargs)

@@ -78,7 +78,7 @@ def _tiny_fet() -> FETDevice:
     doping = torch.tensor([1e-2, 5e-3, 0.0, 0.0, 5e-3, 1e-2], dtype=torch.float64)
     return FETDevice(device, pos, grid, doping, 300.0, gates={"gate": 0.05}, reference=0.0,
                      contact_doping=(1e-2, 1e-2), options=SCFOptions(tol_v=1e-13),
-                     density=DensitySettings(energy_step_ev=0.01))
+                     density=DensitySettings(panel_nodes=8))
 
 
 def test_implicit_gradient_matches_unrolled_iterations():
@@ -100,7 +100,7 @@ def test_implicit_gradient_matches_unrolled_iterations():
 
     def charge(v):  # electrons per site (reference 0); the leads' graph is built once and shared
         device = add_potential(fet.channel, v, u_s, u_d - vd)
-        return evaluator(device, cache="graph") + 1.0
+        return evaluator(device, cache="graph", lead_shifts=(u_s, u_d - vd)) + 1.0
 
     kernel = fet_d.kernel
     response = bp.result.response

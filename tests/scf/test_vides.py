@@ -42,7 +42,7 @@ def test_vides_recipe_coarse():
     """2/2/2 nm tube, 0.4 nm grid: converges, zero current at zero bias, gate turns the current on."""
     recipe = ViDESRecipe(source_nm=2.0, channel_nm=2.0, drain_nm=2.0, grid_step_nm=0.4)
     fet = dataclasses.replace(vides_fet(zigzag_nanotube(13, 14), recipe),
-                              density=DensitySettings(energy_step_ev=0.01))
+                              density=DensitySettings(panel_nodes=8))
     assert fet.channel.num_orbitals == 14 * 52
     assert float(fet.doping.max()) == recipe.doping_per_atom
     u_s, u_d = fet.contact_shifts
