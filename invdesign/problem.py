@@ -54,6 +54,9 @@ class Evaluation:
     ``constraint_grads``: their gradients (``len(constraints)`` lists of length ``dim``);
     ``feasible``: not failed and every constraint satisfied; ``reason``: ``"ExceptionType: message"``
     of a failure; ``cost``: forward-equivalent simulations; ``wall_time_s``: seconds for this point.
+    Multi-objective problems (``invdesign.multiobjective``) also record ``objectives``, all ``m`` objectives
+    (minimised convention, length ``m``), and with gradients ``objective_grads`` (``m`` lists of length
+    ``dim``); both are None otherwise and then left out of ``to_dict``.
     """
 
     x: list[float]
@@ -67,10 +70,12 @@ class Evaluation:
     metrics: dict[str, float] = dataclasses.field(default_factory=dict)
     cost: float = 1.0
     wall_time_s: float = 0.0
+    objectives: list[float] | None = None
+    objective_grads: list[list[float]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict (``json.dumps(..., allow_nan=False)`` works): NaN/inf become ``"nan"``, ``"inf"``..."""
-        return {
+        out = {
             "x": [_enc(v) for v in self.x],
             "value": _enc(self.value),
             "grad": None if self.grad is None else [_enc(v) for v in self.grad],
@@ -84,6 +89,11 @@ class Evaluation:
             "cost": _enc(self.cost),
             "wall_time_s": _enc(self.wall_time_s),
         }
+        if self.objectives is not None:  # multi-objective only: single-objective records stay as they were
+            out["objectives"] = [_enc(v) for v in self.objectives]
+        if self.objective_grads is not None:
+            out["objective_grads"] = [[_enc(v) for v in row] for row in self.objective_grads]
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Evaluation:
@@ -101,6 +111,9 @@ class Evaluation:
             metrics={k: _dec(v) for k, v in d.get("metrics", {}).items()},
             cost=_dec(d.get("cost", 1.0)),
             wall_time_s=_dec(d.get("wall_time_s", 0.0)),
+            objectives=None if d.get("objectives") is None else [_dec(v) for v in d["objectives"]],
+            objective_grads=None if d.get("objective_grads") is None
+            else [[_dec(v) for v in row] for row in d["objective_grads"]],
         )
 
 
@@ -173,6 +186,11 @@ class Problem(abc.ABC):
     def random_points(self, n: int, generator: torch.Generator | int) -> torch.Tensor:
         """Shape ``(n, dim)``, uniform in the unit cube."""
         return self.space.random_points(n, generator)
+
+    @property
+    def n_objectives(self) -> int:
+        """Number of objectives: ``m`` of a ``MultiObjective`` objective, else 1."""
+        return int(getattr(self.objective, "n_objectives", 1))
 
     @property
     def constraint_specs(self) -> list[ConstraintSpec]:
@@ -264,17 +282,21 @@ class Problem(abc.ABC):
                               feasible=False, failed=True, reason=outside, metrics={}, cost=cost,
                               wall_time_s=time.perf_counter() - start)
         try:
-            value, grad, g_values, g_grads, metrics = self._compute(x, need_grad, specs, g_values)
+            vector: dict[str, list] = {}  # filled by _compute for multi-objective problems
+            value, grad, g_values, g_grads, metrics = self._compute(x, need_grad, specs, g_values, vector)
             failed, reason = False, None
         except Exception as err:  # a failed point is data, not a crash
-            value, grad, g_grads, metrics = math.nan, None, None, {}
+            value, grad, g_grads, metrics, vector = math.nan, None, None, {}, {}
             failed, reason = True, f"{type(err).__name__}: {err}"
         feasible = not failed and all(s.satisfied(g) for s, g in zip(specs, g_values))
         return Evaluation(x=x.tolist(), value=value, grad=grad, constraints=g_values, constraint_grads=g_grads,
                           feasible=feasible, failed=failed, reason=reason, metrics=metrics, cost=cost,
-                          wall_time_s=time.perf_counter() - start)
+                          wall_time_s=time.perf_counter() - start,
+                          objectives=vector.get("values", [math.nan] * self.n_objectives) if self.n_objectives > 1
+                          else None, objective_grads=vector.get("grads"))
 
-    def _compute(self, x: torch.Tensor, need_grad: bool, specs: list[ConstraintSpec], g_values: list[float]):
+    def _compute(self, x: torch.Tensor, need_grad: bool, specs: list[ConstraintSpec], g_values: list[float],
+                 vector: dict[str, list] | None = None):
         # grad mode is ours to set: callers may sit in no_grad or inference_mode (which would zero the gradients)
         with torch.inference_mode(False):
             with torch.set_grad_enabled(need_grad):
@@ -291,12 +313,21 @@ class Problem(abc.ABC):
                 if response is None:
                     response = self.simulate(params)
                 value = _scalar(self.objective(response, params), "objective value")
+                minimized = getattr(self.objective, "minimized", None)
+                f_tensors = [_scalar(f, f"objective {i}") for i, f in enumerate(minimized(response, params))] \
+                    if minimized is not None else []
             with torch.no_grad():
                 metrics = {k: float(v) for k, v in self.objective.metrics(response, params).items()}
+            if f_tensors and vector is not None:
+                vector["values"] = [float(f.detach()) for f in f_tensors]
             if not need_grad:
                 return float(value.detach()), None, g_values, None, metrics
             whats = ["objective", *(f"constraint '{s.name}'" for s in specs)]
             grads = [self._grad(out, z, what) for out, what in zip([value, *g_tensors], whats)]
+            if f_tensors and vector is not None:
+                primary = getattr(self.objective, "primary", None)  # its gradient is the value's: no second backward
+                vector["grads"] = [grads[0] if i == primary else self._grad(f, z, f"objective {i}")
+                                   for i, f in enumerate(f_tensors)]
         return float(value.detach()), grads[0], g_values, grads[1:], metrics
 
     @staticmethod
