@@ -16,6 +16,8 @@ Formulas (Schur complements; ``gL``/``gR``: Green's functions of the slices left
 
 from __future__ import annotations
 
+import weakref
+
 import torch
 
 
@@ -34,6 +36,9 @@ def _inv(a: torch.Tensor) -> torch.Tensor:
     return torch.where((info == 0)[..., None, None], x, torch.full_like(x, float("nan")))
 
 
+Pattern = tuple  # (p, q, diagonal) of one coupling, see _coupled
+
+
 def _coupled(up: torch.Tensor, down: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, bool]:
     """``(p, q, diagonal)``: indices of the orbitals of slices i and i+1 that ``up_i``/``down_i`` couple
     (None for all), and whether both couplings are square and structurally diagonal (site i to its
@@ -50,6 +55,40 @@ def _coupled(up: torch.Tensor, down: torch.Tensor) -> tuple[torch.Tensor | None,
     cols = torch.nonzero(a.any(-2) | b.any(-1)).reshape(-1)
     diagonal = a.shape[-1] == a.shape[-2] and not bool((a | b).triu(1).any() or (a | b).tril(-1).any())
     return (None if len(rows) == up.shape[-2] else rows), (None if len(cols) == up.shape[-1] else cols), diagonal
+
+
+_PATTERNS: dict[int, tuple] = {}  # id(h) -> (weakref to h, version key, pattern); the ref guards id reuse
+PATTERN_MEMO = 256
+
+
+def coupling_patterns(couplings: list[torch.Tensor], overlaps: list[torch.Tensor] | None = None) -> list[Pattern]:
+    """:func:`_coupled` of ``up_i = z s_i - h_i``, ``down_i = z s_i^dagger - h_i^dagger`` for every energy,
+    from the device's coupling blocks ``h_i`` (and overlap blocks ``s_i``) alone: their zero pattern is
+    the same at every energy. Memoised on the tensors (a self-consistent loop keeps its couplings while
+    the diagonal blocks change), so the pattern is found once, not at every sweep."""
+    out = []
+    for i, h in enumerate(couplings):
+        s = None if overlaps is None else overlaps[i]
+        key = (h._version, h.requires_grad, None if s is None else (id(s), s._version, s.requires_grad))
+        hit = _PATTERNS.get(id(h))
+        if hit is not None and hit[0]() is h and hit[1] == key:
+            out.append(hit[2])
+            continue
+        if h.requires_grad or (s is not None and s.requires_grad):
+            pattern = (None, None, False)
+        else:
+            nz = _distinct(h) != 0 if s is None else (_distinct(h) != 0) | (_distinct(s) != 0)
+            pattern = _coupled(nz.to(torch.float64), nz.mT.to(torch.float64))
+        if len(_PATTERNS) >= PATTERN_MEMO:
+            _PATTERNS.clear()
+        _PATTERNS[id(h)] = (weakref.ref(h), key, pattern)
+        out.append(pattern)
+    return out
+
+
+def mirrored(patterns: list[Pattern]) -> list[Pattern]:
+    """The patterns of the reversed chain (slice order flipped: ``up`` and ``down`` trade places)."""
+    return [(q, p, d) for p, q, d in reversed(patterns)]
 
 
 def _times(k: torch.Tensor, x: torch.Tensor, diagonal: bool) -> torch.Tensor:
@@ -85,7 +124,8 @@ def _embed(x: torch.Tensor, idx: torch.Tensor | None, size: int) -> torch.Tensor
     return x.new_zeros(*x.shape[:-2], size, x.shape[-1]).index_copy(-2, idx, x)
 
 
-def last_first_block(diag: list[torch.Tensor], up: list[torch.Tensor], down: list[torch.Tensor]) -> torch.Tensor:
+def last_first_block(diag: list[torch.Tensor], up: list[torch.Tensor], down: list[torch.Tensor],
+                     patterns: list[Pattern] | None = None) -> torch.Tensor:
     """``G_{N-1,0}`` by one left-to-right sweep with linear solves, restricted to the coupled orbitals.
 
     Enough for the transmission. With ``p_i``/``q_i`` the orbitals that coupling i touches in slices i
@@ -96,12 +136,15 @@ def last_first_block(diag: list[torch.Tensor], up: list[torch.Tensor], down: lis
     cheaper of two right-hand sides: ``[P K_u, Q K_d c]`` (|q_{i+1}| + b_0 columns, where couplings
     touch every orbital) or ``[P, Q]`` (|p_{i+1}| + |q_i| columns: graphene ribbons and tubes, where
     they touch a few edge atoms); diagonal couplings (square lattices) take ``g`` itself, scaled.
+    ``patterns``: :func:`coupling_patterns` of the couplings if known (found here otherwise).
     """
     n = len(diag)
     g0 = _inv(diag[0])
     if n == 1:
         return g0
-    p, q, diagonal = _coupled(up[0], down[0])
+    if patterns is None:
+        patterns = [_coupled(up[i], down[i]) for i in range(n - 1)]
+    p, q, diagonal = patterns[0]
     xu = _times(_take(up[0], p, q).mT, _take(g0, p, p).mT, diagonal).mT
     c = _take(g0, p, None)
     for i in range(n - 1):
@@ -112,7 +155,7 @@ def last_first_block(diag: list[torch.Tensor], up: list[torch.Tensor], down: lis
         rhs_col = _times(k_down, c, diagonal)  # (|q_i|, b0)
         if i + 1 == n - 1:
             return -_solve(m, _embed(rhs_col, q, b_next))
-        p_next, q_next, diagonal = _coupled(up[i + 1], down[i + 1])
+        p_next, q_next, diagonal = patterns[i + 1]
         k_up = _take(up[i + 1], p_next, q_next)
         width = [b if v is None else len(v) for v, b in ((p_next, b_next), (q, b_next), (q_next, k_up.shape[-1]))]
         if diagonal and q is None:  # g itself, scaled: one inverse and one product per slice
@@ -131,7 +174,7 @@ def last_first_block(diag: list[torch.Tensor], up: list[torch.Tensor], down: lis
 
 
 def first_column_times(diag: list[torch.Tensor], up: list[torch.Tensor], down: list[torch.Tensor],
-                       y: torch.Tensor) -> list[torch.Tensor]:
+                       y: torch.Tensor, patterns: list[Pattern] | None = None) -> list[torch.Tensor]:
     """``[G_{i,0} y]`` for all slices i (``y``: ``(..., b_0, c)``), by a right-to-left sweep that solves
     only for the orbitals each coupling touches, then the column from the left.
 
@@ -139,10 +182,11 @@ def first_column_times(diag: list[torch.Tensor], up: list[torch.Tensor], down: l
     right-connected Green's function at the orbitals coupled to slice i-1), and so does the Schur
     complement into slice i-1: one factorisation per slice with ``|q_{i-1}|`` right-hand sides, no
     explicit inverse. With ``y`` a factor of ``Gamma_L = y y^H`` this gives the left-injected spectral
-    function ``G Gamma_L G^H`` at the cost of ``c`` = its rank columns.
+    function ``G Gamma_L G^H`` at the cost of ``c`` = its rank columns. ``patterns``: as in
+    :func:`last_first_block`.
     """
     n = len(diag)
-    coupled = [_coupled(up[i], down[i]) for i in range(n - 1)]
+    coupled = patterns if patterns is not None else [_coupled(up[i], down[i]) for i in range(n - 1)]
     ys: list[torch.Tensor | None] = [None] * n
     schur = None  # up_{i} gR_{i+1} down_{i} on slice i
     for i in range(n - 1, 0, -1):

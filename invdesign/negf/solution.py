@@ -57,9 +57,14 @@ class Solution:
 
     # ---- sweeps (cached) ----
     @cached_property
+    def _patterns(self) -> list:
+        overlaps = None if self.device.overlap is None else list(self.device.overlap[1])
+        return rgf.coupling_patterns(list(self.device.couplings), overlaps)
+
+    @cached_property
     def g_last_first(self) -> torch.Tensor:
         """``G_{N-1,0}``, from a single forward sweep."""
-        return rgf.last_first_block(self.diag, self.up, self.down)
+        return rgf.last_first_block(self.diag, self.up, self.down, self._patterns)
 
     @cached_property
     def _gl(self):
@@ -185,9 +190,10 @@ class Solution:
         """
         y, weight = self._gamma_factors(side)
         if side == "left":
-            col = rgf.first_column_times(self.diag, self.up, self.down, y)
+            col = rgf.first_column_times(self.diag, self.up, self.down, y, self._patterns)
         else:
-            col = rgf.first_column_times(self.diag[::-1], self.down[::-1], self.up[::-1], y)[::-1]
+            col = rgf.first_column_times(self.diag[::-1], self.down[::-1], self.up[::-1], y,
+                                         rgf.mirrored(self._patterns))[::-1]
         col_w = [c @ weight for c in col]
         if self.s_diag is None:
             pop = torch.cat([torch.einsum("...ac,...ac->...a", cw, c.conj()).real for c, cw in zip(col, col_w)],

@@ -114,3 +114,23 @@ def test_diagonal_blocks_and_full_diagonal_equal_dense_inverse(sizes, sparse):
         for ours in (g_down[i], lower[i]):
             torch.testing.assert_close(ours, g[..., off[i + 1]:off[i + 2], off[i]:off[i + 1]], atol=tol, rtol=0)
     assert rgf.diagonal_blocks(diag, up, down, gr)[1:] == ([], [])
+
+
+def test_coupling_patterns_match_the_blocks_and_follow_edits():
+    h = torch.zeros(4, 5, dtype=torch.float64)
+    h[0, 0], h[3, 4] = 1.0, -2.0
+    (pattern,) = rgf.coupling_patterns([h])
+    up = -h.to(torch.complex128).expand(3, 4, 5)
+    expected = rgf._coupled(up, up.mH)
+    assert [None if x is None else x.tolist() for x in pattern[:2]] == [x.tolist() for x in expected[:2]]
+    assert pattern[2] == expected[2]
+    h[1, 2] = 0.5  # an in-place edit bumps the version: the memo must not serve the old pattern
+    (edited,) = rgf.coupling_patterns([h])
+    assert edited[0].tolist() == [0, 1, 3]
+    s = torch.zeros(4, 5, dtype=torch.float64)
+    s[2, 1] = 0.1  # an overlap entry where h is zero couples too (up = z s - h)
+    (with_s,) = rgf.coupling_patterns([h], [s])
+    assert with_s[0] is None and with_s[1].tolist() == [0, 1, 2, 4]  # None: every row couples
+    assert rgf.coupling_patterns([h.clone().requires_grad_(True)]) == [(None, None, False)]
+    p, q, d = rgf.mirrored([with_s])[0]
+    assert p.tolist() == [0, 1, 2, 4] and q is None and not d
