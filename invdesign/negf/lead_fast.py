@@ -97,7 +97,7 @@ def _is_real(a00, a01, a10) -> torch.Tensor:
 
 
 def surface_gf_fast(a00: torch.Tensor, a01: torch.Tensor, a10: torch.Tensor, u: torch.Tensor,
-                    v: torch.Tensor, refine: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+                    v: torch.Tensor, refine: bool = True, mirror: bool = False) -> tuple[torch.Tensor, ...]:
     """``(g, ok)`` for a flat batch ``(B, n, n)`` of complex128 blocks, on their device.
 
     ``g`` is ``(B, n, n)``; ``ok`` ``(B,)`` marks the members that passed every check (the others
@@ -105,6 +105,10 @@ def surface_gf_fast(a00: torch.Tensor, a01: torch.Tensor, a10: torch.Tensor, u: 
     ``refine``: reduce further to each member's own rank of ``A01`` (needed when ``A01 = E s01 - h01``
     has a lower rank than the span of ``h01`` and ``s01`` together, as for graphene with overlap, or
     for a batch of leads); ``False`` when ``U^H A01 V`` is known to have full rank.
+    ``mirror``: also ``(g_m, ok_m)`` of the mirror lead ``(A00, A10, A01)`` (the other lead of a uniform
+    wire) from the same eigendecomposition: its Bloch solutions are the same with ``lambda -> 1/lambda``,
+    so its outgoing modes are this lead's incoming ones, with ``a' = U^H phi ~ b``, ``b' = V^H phi ~ a``
+    and the bases and ``K01``/``K10`` trading places.
     """
     batch, n = a00.shape[0], a00.shape[-1]
     r1, r2 = u.shape[-1], v.shape[-1]
@@ -170,7 +174,15 @@ def surface_gf_fast(a00: torch.Tensor, a01: torch.Tensor, a10: torch.Tensor, u: 
     # lead's spectral function. Projecting removes rounding that would show as a negative LDOS.
     gap_energy = (real & ~prop.any(-1))[:, None, None]
     g = torch.where(gap_energy, (g + g.mH) / 2, g)
-    return _verified(g, a00, a01, a10, real, ok & (info == 0))
+    g, ok_g = _verified(g, a00, a01, a10, real, ok & (info == 0))
+    if not mirror:
+        return g, ok_g
+    pick_m = torch.argsort(outgoing.to(torch.int8), dim=-1, stable=True)[:, :r1]
+    xi = x.gather(-1, pick_m[:, None, :].expand(batch, m, r1))  # incoming modes = the mirror's outgoing
+    xm, info_m = torch.linalg.solve_ex(k01 @ xi[:, :r2], -xi[:, r2:], left=False)  # X' (K10' B') = -A'
+    g_m, info_gm = torch.linalg.inv_ex(a00 - v @ (k10 @ xm @ k01) @ v.mH)
+    g_m = torch.where(gap_energy, (g_m + g_m.mH) / 2, g_m)
+    return (g, ok_g) + _verified(g_m, a00, a10, a01, real, ok & (info_m == 0) & (info_gm == 0))
 
 
 def _verified(g, a00, a01, a10, real, ok):
@@ -184,6 +196,7 @@ def _verified(g, a00, a01, a10, real, ok):
     g_scale = _entry_max(g).clamp(min=1.0)
     ok &= residual <= FAST_DYSON_RTOL * g_scale * _entry_max(m).clamp(min=1.0)
     if real.any():
-        spectral = torch.linalg.eigvalsh(1j * (g - g.mH)).amin(-1)
-        ok &= ~real | (spectral >= -POSITIVITY_RTOL * g_scale)
+        # i (g - g^H) >= -tol  <=>  i (g - g^H) + tol 1 is positive definite: a Cholesky, not an eigensolve
+        shifted = 1j * (g - g.mH) + (POSITIVITY_RTOL * g_scale)[:, None, None] * eye
+        ok &= ~real | (torch.linalg.cholesky_ex(shifted)[1] == 0)
     return g, ok

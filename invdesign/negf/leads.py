@@ -220,12 +220,8 @@ def _fast_then_exact(a00, a01, a10, u, v, refine: bool, mirror: bool = False):
     n = shape[-1]
     flat = [x.expand(shape).reshape(-1, n, n).to(torch.complex128) for x in (a00, a01, a10)]
     u, v = u.to(flat[0].device), v.to(flat[0].device)
-    g, ok = surface_gf_fast(*flat, u, v, refine)
-    out = [g]
-    if mirror:
-        g_m, ok_m = surface_gf_fast(flat[0], flat[2], flat[1], v, u, refine)
-        out.append(g_m)
-        ok = ok & ok_m
+    fast = surface_gf_fast(*flat, u, v, refine, mirror)  # a mirror pair from one eigendecomposition
+    out, ok = list(fast[::2]), fast[1] if not mirror else fast[1] & fast[3]
     if not bool(ok.all()):
         bad = torch.nonzero(~ok).reshape(-1)
         exact = surface_gf_modes(*(x[bad].cpu().numpy() for x in flat), mirror=mirror)
