@@ -47,6 +47,7 @@ from invdesign.campaign.lease import DEFAULT_TTL_S, Lease, LeaseLost
 from invdesign.campaign.records import best_index, num, rank_key
 from invdesign.campaign.spec import Unit
 from invdesign.designs import try_space_dict
+from invdesign.multiobjective import objectives_info
 from invdesign.campaign.storage import (
     CHECKPOINT_FILE,
     COMPACT_X_EVERY,
@@ -250,6 +251,7 @@ class Run:
                 "optimum_value": problem.optimum_value, "tolerance": problem.tolerance,
                 "constraints": [{"name": s.name, "kind": s.kind, "tol": float(s.tol)} for s in specs],
                 "parameter_names": list(problem.space.names()) if hasattr(problem, "space") else None,
+                "objectives": objectives_info(problem),  # names, senses, reference point (multi-objective reports)
                 # lets readers without the problem (report, export) map points to physical values
                 "space": try_space_dict(problem), "parameter_units": dict(getattr(problem, "parameter_units", {}) or {}),
             }

@@ -80,7 +80,7 @@ def point_digest(x: list[float]) -> str:
 
 def compact_record(rec: dict[str, Any], keep_x: bool) -> dict[str, Any]:
     """The compact history line of ``rec`` (module docstring): digest instead of ``x``, no gradients."""
-    out = {k: v for k, v in rec.items() if k not in ("grad", "constraint_grads", "x")}
+    out = {k: v for k, v in rec.items() if k not in ("grad", "constraint_grads", "objective_grads", "x")}
     out["x_sha256"] = point_digest([float(v) for v in rec["x"]])
     if keep_x:
         out["x"] = rec["x"]

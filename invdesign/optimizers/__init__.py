@@ -5,7 +5,9 @@
     result = minimize(problem, opt, max_cost=200)
 
 ``OPTIMIZERS`` maps registry names to classes; ``make_optimizer`` checks the settings against the
-class's keyword-only ``__init__`` arguments and lists the valid ones on a mistake.
+class's keyword-only ``__init__`` arguments and lists the valid ones on a mistake. Classes with
+``multi_objective = True`` (``MULTI_OBJECTIVE``: botorch_mo, nevergrad_mo, scalarization_sweep) need a
+problem with several objectives (``invdesign.multiobjective``) and work on its Pareto front.
 """
 
 from __future__ import annotations
@@ -15,20 +17,24 @@ from typing import Any
 
 from invdesign.optimizers.adam import Adam
 from invdesign.optimizers.base import Optimizer, is_better, violation
+from invdesign.optimizers.botorch_mo import BoTorchMO
 from invdesign.optimizers.botorch_opt import BoTorch
 from invdesign.optimizers.chain import Chain
 from invdesign.optimizers.driver import RunResult, minimize, step
 from invdesign.optimizers.lbfgs import LBFGS
+from invdesign.optimizers.nevergrad_mo import NevergradMO
 from invdesign.optimizers.nevergrad_opt import Nevergrad
 from invdesign.optimizers.random_search import RandomSearch, SobolSearch
+from invdesign.optimizers.scalarization_sweep import ScalarizationSweep
 from invdesign.optimizers.scipy_lbfgsb import ScipyLBFGSB
 from invdesign.optimizers.scipy_slsqp import ScipySLSQP
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {
     cls.name: cls
     for cls in (Adam, LBFGS, ScipyLBFGSB, ScipySLSQP, Nevergrad, BoTorch, RandomSearch,
-                SobolSearch, Chain)
+                SobolSearch, Chain, BoTorchMO, NevergradMO, ScalarizationSweep)
 }
+MULTI_OBJECTIVE: frozenset[str] = frozenset(k for k, c in OPTIMIZERS.items() if getattr(c, "multi_objective", False))
 
 
 def settings_of(cls: type[Optimizer]) -> dict[str, Any]:
@@ -51,6 +57,6 @@ def make_optimizer(name: str, problem: Any, seed: int, **settings: Any) -> Optim
 
 
 __all__ = [
-    "OPTIMIZERS", "Optimizer", "RunResult", "is_better", "make_optimizer", "minimize",
+    "MULTI_OBJECTIVE", "OPTIMIZERS", "Optimizer", "RunResult", "is_better", "make_optimizer", "minimize",
     "settings_of", "step", "violation", *[cls.__name__ for cls in OPTIMIZERS.values()],
 ]

@@ -24,16 +24,18 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, final
+from typing import Any
 
 import torch
 
 from invdesign.optimizers.base import BatchOfSamples, Optimizer, as_tensor, usable
 
 
-@final
 class BoTorch(BatchOfSamples, Optimizer):
-    """GP Bayesian optimisation (qLogNEI, outcome constraints) on the unit cube."""
+    """GP Bayesian optimisation (qLogNEI, outcome constraints) on the unit cube.
+
+    Not final: ``botorch_mo.BoTorchMO`` reuses its Sobol start, seeded rounds and state.
+    """
 
     name = "botorch"
     uses_gradient = False

@@ -39,7 +39,7 @@ import contextlib
 import math
 import warnings
 from collections.abc import Iterator
-from typing import Any, final
+from typing import Any
 
 import numpy as np
 import torch
@@ -56,9 +56,11 @@ from invdesign.optimizers.base import (
 ARCHIVE_BYTES = 4 * 2**20  # nevergrad's archive of evaluated points is capped at about this much
 
 
-@final
 class Nevergrad(Optimizer):
-    """Adapter to ``nevergrad.optimizers.registry[optimizer]`` on the unit cube."""
+    """Adapter to ``nevergrad.optimizers.registry[optimizer]`` on the unit cube.
+
+    Not final: ``nevergrad_mo.NevergradMO`` reuses its parametrization, seeding, archive cap and state.
+    """
 
     name = "nevergrad"
     uses_gradient = False

@@ -7,8 +7,9 @@ import json
 import pytest
 import torch
 
-from invdesign.optimizers import OPTIMIZERS, make_optimizer, minimize, settings_of, step
+from invdesign.optimizers import MULTI_OBJECTIVE, OPTIMIZERS, make_optimizer, minimize, settings_of, step
 from invdesign.optimizers.base import CONSTRAINT_HANDLING, Optimizer
+from invdesign.testing.toy_multiobjective import TOY_MULTIOBJECTIVE
 from invdesign.testing.toy_problems import TOY_PROBLEMS
 
 
@@ -18,7 +19,8 @@ def test_registry_entries_declare_the_interface():
         assert isinstance(cls.uses_gradient, bool)
         assert cls.constraint_handling in CONSTRAINT_HANDLING
         assert cls.description
-        problem = TOY_PROBLEMS["constrained"]()
+        problem = (TOY_MULTIOBJECTIVE["two_quadratics_constrained"] if key in MULTI_OBJECTIVE
+                   else TOY_PROBLEMS["constrained"])()
         optimizer = cls(problem, 0)
         assert optimizer.batch_size >= 1 and not optimizer.done and optimizer.best is None
         json.dumps(optimizer.state_dict(), allow_nan=False)
