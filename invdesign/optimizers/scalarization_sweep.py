@@ -25,8 +25,8 @@ member each take (tested).
 Constraints: an augmented Lagrangian per member (``augmented_lagrangian.py``), multipliers updated every
 ``al_every`` steps. Steps: Adam with a cosine schedule ``lr -> lr_final``; ``lr`` is a fraction of each
 coordinate's box width (absolute where the box is infinite); iterates are clipped to the box.
-Failures: the member goes back to its last good point with half the step (as ``adam``), and stops after
-``max_failures`` in a row. ``done`` when every member has taken ``steps`` updates or stopped.
+Failures: the member goes back to its last good point with half the step (as ``adam``; a failed start
+is replaced by a seeded random point), and stops after ``max_failures`` in a row. ``done`` when every member has taken ``steps`` updates or stopped.
 """
 
 from __future__ import annotations
@@ -37,7 +37,14 @@ from typing import Any, final
 import torch
 
 from invdesign.optimizers.augmented_lagrangian import AugmentedLagrangian
-from invdesign.optimizers.base import Optimizer, as_tensor, gradient_record
+from invdesign.optimizers.base import (
+    Optimizer,
+    as_tensor,
+    generator_state,
+    gradient_record,
+    make_generator,
+    set_generator_state,
+)
 
 SCALARIZATIONS = ("chebyshev", "weighted_sum")
 STARTS = ("sobol", "initial")
@@ -140,6 +147,7 @@ class ScalarizationSweep(Optimizer):
         self._failures = [0] * n
         self._stopped = [False] * n
         self._al = [AugmentedLagrangian(self.specs, rho=rho) for _ in range(n)]
+        self._generator = make_generator(self.seed)  # new starts for members whose start failed
         self._utopia: torch.Tensor | None = None
         self._scale: torch.Tensor | None = None
         if normalization is not None:
@@ -157,6 +165,11 @@ class ScalarizationSweep(Optimizer):
 
     def _alive(self) -> list[int]:
         return [k for k in range(self.n_members) if not self._stopped[k] and self._t[k] < self.settings["steps"]]
+
+    @property
+    def asked_members(self) -> list[int]:
+        """Which member each row of the pending (or last) ask belongs to."""
+        return list(self._active)
 
     @property
     def batch_size(self) -> int:
@@ -231,9 +244,8 @@ class ScalarizationSweep(Optimizer):
         self._failures[k] += 1
         if self._failures[k] >= self.settings["max_failures"]:
             self._stopped[k] = True
-        elif torch.isnan(self._x_good[k]).any():  # a failed start: move it half way to the initial point
-            x0 = torch.as_tensor(self.problem.initial_point(), dtype=torch.float64)
-            self._x[k] = self._project(0.5 * (self._x[k] + x0))
+        elif torch.isnan(self._x_good[k]).any():  # a failed start: a seeded random one instead
+            self._x[k] = self._project(self.problem.random_points(1, self._generator)[0].to(torch.float64))
         else:
             self._update[k] = 0.5 * self._update[k]
             self._x[k] = self._project(self._x_good[k] + self._update[k])
@@ -264,6 +276,7 @@ class ScalarizationSweep(Optimizer):
             "update": self._update.tolist(), "m1": self._m1.tolist(), "m2": self._m2.tolist(),
             "t": list(self._t), "failures": list(self._failures), "stopped": list(self._stopped),
             "al": [al.state_dict() for al in self._al], "active": list(self._active),
+            "generator": generator_state(self._generator),
             "utopia": None if self._utopia is None else self._utopia.tolist(),
             "scale": None if self._scale is None else self._scale.tolist(),
         }
@@ -277,5 +290,6 @@ class ScalarizationSweep(Optimizer):
         for al, saved in zip(self._al, state["al"]):
             al.load_state_dict(saved)
         self._active = [int(k) for k in state["active"]]
+        set_generator_state(self._generator, state["generator"])
         self._utopia = None if state["utopia"] is None else as_tensor(state["utopia"])
         self._scale = None if state["scale"] is None else as_tensor(state["scale"])
