@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import pytest
 import torch
 from tests.optimizers.optimizer_cases import Flaky
+from tests.optimizers.test_opt_state import _run
 
 from invdesign import pareto
 from invdesign.optimizers import MULTI_OBJECTIVE, make_optimizer, minimize
@@ -104,17 +105,6 @@ def test_reaches_hypervolume_share_within_budget(config, problem_name, expect):
 def _fails_here(_: int, x: list[float]) -> bool:
     # deterministic in the point, so interrupted and uninterrupted runs see the same failures
     return int(abs(x[0]) * 1e6 + abs(x[1]) * 3e6) % 7 == 3
-
-
-def _run(problem, optimizer, steps: int) -> list[torch.Tensor]:
-    asked = []
-    for _ in range(steps):
-        if optimizer.done:
-            break
-        points = optimizer.ask()
-        optimizer.tell(problem.evaluate(points, need_grad=optimizer.wants_gradient))
-        asked.append(points)
-    return asked
 
 
 STATE_STEPS = {"botorch_mo": (8, 9)}  # Sobol points first, then GP rounds on both sides of the cut
