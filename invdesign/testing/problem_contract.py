@@ -141,6 +141,8 @@ class ProblemContract:
                 directions = directions / directions.norm(dim=1, keepdim=True)
             fd_value = torch.zeros(len(directions), dtype=DTYPE)
             fd_cons = torch.zeros(len(p.constraints), len(directions), dtype=DTYPE)
+            m = len(ev.objectives) if ev.objectives is not None else 0  # multi-objective: every objective too
+            fd_objs = torch.zeros(m, len(directions), dtype=DTYPE)
             for i, d in enumerate(directions):
                 h = self.fd_step * max(1.0, float((z * d).abs().max()) if self.fd_directions is None
                                        else float(z.abs().max()))
@@ -149,9 +151,13 @@ class ProblemContract:
                 fd_value[i] = (ep.value - em.value) / (2 * h)
                 g_plus, g_minus = (torch.tensor(e.constraints, dtype=DTYPE) for e in (ep, em))
                 fd_cons[:, i] = (g_plus - g_minus) / (2 * h)
+                if m:
+                    fd_objs[:, i] = (torch.tensor(ep.objectives, dtype=DTYPE) - torch.tensor(em.objectives, dtype=DTYPE)) / (2 * h)
             pairs = [("objective", directions @ torch.tensor(ev.grad, dtype=DTYPE), fd_value)]
             pairs += [(s.name, directions @ torch.tensor(g, dtype=DTYPE), fd)
                       for s, g, fd in zip(p.constraint_specs, ev.constraint_grads, fd_cons)]
+            pairs += [(f"objective {j}", directions @ torch.tensor(g, dtype=DTYPE), fd)
+                      for j, (g, fd) in enumerate(zip(ev.objective_grads or [], fd_objs))]
             for what, grad, fd in pairs:
                 err = float((grad - fd).norm())
                 scale = max(float(grad.norm()), float(fd.norm()))
@@ -159,6 +165,28 @@ class ProblemContract:
                     f"{what}: autograd {grad.tolist()} vs finite differences {fd.tolist()} at z = {z.tolist()}")
             checked += 1
         assert checked, "no point evaluated successfully, so no gradient was checked"
+
+    def test_objective_vectors(self):
+        """Multi-objective problems record all ``n_objectives`` values (minimised convention; the value is
+        the primary one) and their gradients; single-objective problems record none."""
+        p = self.make_problem()
+        m = p.n_objectives
+        for need_grad in (False, True):
+            for ev in p.evaluate(_unit_interior(p, self.n_points, self.seed), need_grad=need_grad):
+                if m == 1:
+                    assert ev.objectives is None and ev.objective_grads is None
+                    continue
+                assert len(ev.objectives) == m
+                if ev.failed:
+                    assert all(math.isnan(v) for v in ev.objectives)
+                    continue
+                assert all(math.isfinite(v) for v in ev.objectives)
+                assert ev.value == ev.objectives[p.objective.primary]
+                assert set(ev.metrics) >= {s.name for s in p.objective.specs}
+                if need_grad:
+                    assert len(ev.objective_grads) == m and all(len(g) == p.dim for g in ev.objective_grads)
+                else:
+                    assert ev.objective_grads is None
 
     def test_deterministic_under_a_seed(self):
         runs = []
