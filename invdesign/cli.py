@@ -95,6 +95,14 @@ def _finish(result: Any, report: bool) -> int:
             print(f"  {len(rids)} x {cause}  (e.g. {rids[0]})", file=sys.stderr)
         print(f"  fix the cause, then `invdesign resume --retry-errors {directory}`", file=sys.stderr)
         code = EXIT_FAILED
+    if result.held:
+        from invdesign.campaign.campaign import held_message
+
+        print(f"invdesign: {len(result.held)} run(s) are leased by another host and were left alone:", file=sys.stderr)
+        for held in result.held:
+            print(f"  {held_message(held['run_id'], held)}", file=sys.stderr)
+        print(f"  `invdesign resume --wait {directory}` waits for them; `--steal-leases` takes them over "
+              "(only if nothing runs them on that host)", file=sys.stderr)
     if not result.complete:
         missing = [r for r in result.rows if r["status"] not in ("completed", "error")]
         print(f"invdesign: {len(missing)} run(s) did not finish; `invdesign resume {directory}` continues them",
@@ -120,13 +128,18 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="seconds without heartbeat before another worker may take a unit over (default 60)")
     p.add_argument("--no-report", action="store_true", help="do not write the report at the end")
     p.add_argument("--quiet", action="store_true", help="no progress bar (the log file is still written)")
+    leases = p.add_mutually_exclusive_group()
+    leases.add_argument("--wait", action="store_true", help="wait for runs leased on another host however long "
+                        "their lease lasts (default: wait only for leases expiring within 2 lease TTLs)")
+    leases.add_argument("--steal-leases", action="store_true", help="take over runs leased on another host "
+                        "(only when nothing runs them there: two writers would corrupt a run)")
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
     if args.workers < 1:
         raise SystemExit(f"invdesign: --workers must be >= 1; got {args.workers}")
-    out: dict[str, Any] = {"workers": args.workers, "scheduler": args.scheduler,
-                           "progress": not args.quiet}
+    out: dict[str, Any] = {"workers": args.workers, "scheduler": args.scheduler, "progress": not args.quiet,
+                           "foreign_leases": "wait" if args.wait else "steal" if args.steal_leases else "fail"}
     if args.lease_ttl is not None:
         if not (args.lease_ttl > 0 and math.isfinite(args.lease_ttl)):
             raise SystemExit(f"invdesign: --lease-ttl must be a positive number; got {args.lease_ttl}")

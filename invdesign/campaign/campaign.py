@@ -10,11 +10,19 @@ problems: the finished runs are reused, the new ones run), and refuses anything 
 a unit leased by a live worker elsewhere (another campaign process on the same directory) is watched:
 done when its completion marker appears, resubmitted when its lease frees (expired or dead holder),
 and retried every ``busy_retry_s`` anyway.
+
+A lease held on another host cannot be checked from here (``lease.py``). ``foreign_leases`` says what to
+do with one: "fail" (default) waits for it only while it expires within ``FOREIGN_WAIT_TTLS`` lease TTLs
+(a live holder renews every TTL/4; a killed Dask worker's lease frees within one TTL) and otherwise
+leaves the unit unfinished at once, saying so on stderr (host, pid, expiry); "wait" waits however long
+it takes; "steal" takes such leases over. Every wait for another worker's lease is announced on
+stderr, also without a progress display: a campaign never waits silently.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import logging
 import os
 import sys
@@ -48,6 +56,8 @@ from invdesign.campaign.storage import (
 from invdesign.campaign.summary import write_summary
 
 BUSY_RETRY_S = 5.0
+FOREIGN_WAIT_TTLS = 2.0  # wait unasked for another host's lease only when it expires within this many TTLs
+FOREIGN_LEASES = ("fail", "wait", "steal")
 WAITING_CHECK_S = 0.25
 POLL_S = 0.05
 
@@ -75,6 +85,17 @@ class CampaignResult:
     @property
     def errors(self) -> list[dict[str, Any]]:
         return [r for r in self.rows if r["status"] == "error"]
+
+    held: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    """Units left unfinished because another host holds their lease: ``{"run_id", "host", "pid", "expires"}``."""
+
+
+def held_message(run_id: str, holder: dict[str, Any], now: float | None = None) -> str:
+    """``run R is leased by host H (pid P) until <local time> (in h:mm:ss)``."""
+    now = time.time() if now is None else now
+    until = datetime.datetime.fromtimestamp(holder["expires"]).isoformat(sep=" ", timespec="seconds")
+    return (f"run {run_id} is leased by host {holder['host']} (pid {holder['pid']}) until {until} "
+            f"(in {format_duration(max(0.0, holder['expires'] - now))})")
 
 
 def _as_spec(spec: CampaignSpec | dict | str | os.PathLike) -> tuple[CampaignSpec, Path | None]:
@@ -142,12 +163,25 @@ def _logger(directory: Path) -> tuple[logging.Logger, logging.Handler]:
 
 def execute(directory: Path, spec: CampaignSpec, workers: int = 1, scheduler: Any = None,
             lease_ttl_s: float = DEFAULT_TTL_S, retry_errors: bool = False, progress: bool | TextIO = True,
-            busy_retry_s: float = BUSY_RETRY_S) -> CampaignResult:
-    """Run every unfinished unit of the campaign in ``directory`` and write ``summary.csv``."""
+            busy_retry_s: float = BUSY_RETRY_S, foreign_leases: str = "fail") -> CampaignResult:
+    """Run every unfinished unit of the campaign in ``directory`` and write ``summary.csv``.
+
+    foreign_leases: "fail", "wait" or "steal" (module docstring).
+    """
+    if foreign_leases not in FOREIGN_LEASES:
+        raise ValueError(f"foreign_leases must be one of {FOREIGN_LEASES}; got {foreign_leases!r}")
     start = time.perf_counter()
     units = spec.units()
     logger, handler = _logger(directory)
-    options = {"lease_ttl_s": float(lease_ttl_s), "retry_errors": bool(retry_errors)}
+    options = {"lease_ttl_s": float(lease_ttl_s), "retry_errors": bool(retry_errors),
+               "steal_leases": foreign_leases == "steal"}
+    held: list[dict[str, Any]] = []
+    announced: set[str] = set()
+
+    def say(text: str) -> None:  # on stderr whatever the progress setting: waiting must never be silent
+        logger.warning(text)
+        print(f"invdesign: {text}", file=sys.stderr, flush=True)
+
     stream = sys.stderr if progress is True else (progress or None)
     monitor = Progress(directory, units, logger, stream=stream)
     executor = None
@@ -190,6 +224,19 @@ def execute(directory: Path, spec: CampaignSpec, workers: int = 1, scheduler: An
                     monitor.run_finished(result)
                     continue
                 if result.get("status") == "busy":
+                    holder = result.get("holder")
+                    if holder is not None and foreign_leases == "fail" \
+                            and holder["expires"] - time.time() > FOREIGN_WAIT_TTLS * float(lease_ttl_s):
+                        held.append({"run_id": unit.run_id, **holder})
+                        say(f"{held_message(unit.run_id, holder)}; this host cannot tell whether it still runs "
+                            "there. Not waiting for it: `--wait` waits, `--steal-leases` takes it over (only if "
+                            "nothing runs it on that host)")
+                        continue
+                    if unit.run_id not in announced:
+                        announced.add(unit.run_id)
+                        who = held_message(unit.run_id, holder) if holder is not None else \
+                            f"run {unit.run_id} is leased by a live process on this host"
+                        say(f"{who}; waiting for it to finish or to free the lease")
                     logger.info("run %s: leased by another live worker; waiting for it (retry in %.0f s)", unit.run_id, busy_retry_s)
                     waiting.append((time.monotonic() + busy_retry_s, unit))
                 else:
@@ -214,7 +261,7 @@ def execute(directory: Path, spec: CampaignSpec, workers: int = 1, scheduler: An
                 ", ".join(f"{v} {k}" for k, v in counts.items() if v))
     logger.removeHandler(handler)
     handler.close()
-    return CampaignResult(directory, spec, rows, wall)
+    return CampaignResult(directory, spec, rows, wall, held)
 
 
 def run_campaign(spec: CampaignSpec | dict | str | os.PathLike, out: str | os.PathLike | None = None,

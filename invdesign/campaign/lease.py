@@ -15,6 +15,12 @@ A mutex older than ``MUTEX_STALE_S`` is left over by a process killed while hold
 milliseconds) and is broken. A holder that finds someone else's token at renewal has lost the lease
 (it stalled past ``ttl``) and must stop writing: ``Lease.lost`` is set and ``Lease.check()`` raises.
 
+A lease held on *another* host cannot be checked (its pid means nothing here): it protects the unit
+until it expires. ``Lease.acquire(..., steal_foreign=True)`` takes such a lease over at once (the user
+says that host runs nothing: ``invdesign resume --steal-leases``); a holder that was alive after all
+finds the foreign token at its next renewal and stops writing (``Lease.lost``). ``foreign_holder``
+names the host, pid and expiry for the campaign's messages.
+
 Assumptions (documented for cluster use): the run directories are on a filesystem shared by all
 workers, and the machines' clocks agree to well within ``ttl``.
 """
@@ -84,6 +90,16 @@ def holder_is_dead(lease: dict[str, Any], now: float | None = None) -> bool:
     return False
 
 
+def foreign_holder(lease: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``{"host", "pid", "expires"}`` of a lease held on another host (unverifiable here), else None."""
+    if not isinstance(lease, dict) or lease.get("host") in (None, socket.gethostname()):
+        return None
+    try:
+        return {"host": str(lease["host"]), "pid": int(lease["pid"]), "expires": float(lease["expires"])}
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 class _Mutex:
     def __init__(self, directory: Path):
         self.path = directory / LOCK_FILE
@@ -134,8 +150,12 @@ class Lease:
         return {**self.owner, "acquired": getattr(self, "_acquired", now), "renewed": now, "expires": now + self.ttl}
 
     @classmethod
-    def acquire(cls, directory: str | os.PathLike, ttl: float = DEFAULT_TTL_S, heartbeat: bool = True) -> Lease | None:
-        """Take the lease on ``directory`` (created if missing); None if a live worker holds it."""
+    def acquire(cls, directory: str | os.PathLike, ttl: float = DEFAULT_TTL_S, heartbeat: bool = True,
+                steal_foreign: bool = False) -> Lease | None:
+        """Take the lease on ``directory`` (created if missing); None if a live worker holds it.
+
+        steal_foreign: also take a lease that is held (and not expired) on another host.
+        """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         lease = cls(directory, this_owner(), float(ttl))
@@ -144,7 +164,8 @@ class Lease:
                 current = read_json(lease.path) if lease.path.exists() else None
             except StorageError:  # leases are written atomically: an unreadable one names no live holder
                 current = None
-            if current is not None and not holder_is_dead(current):
+            if current is not None and not holder_is_dead(current) \
+                    and not (steal_foreign and foreign_holder(current) is not None):
                 return None
             lease._acquired = time.time()
             atomic_write_json(lease.path, lease._record())

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from invdesign.campaign import registry
-from invdesign.campaign.lease import DEFAULT_TTL_S, Lease, LeaseLost
+from invdesign.campaign.lease import DEFAULT_TTL_S, Lease, LeaseLost, foreign_holder
 from invdesign.campaign.records import best_index, num, rank_key
 from invdesign.campaign.spec import Unit
 from invdesign.designs import try_space_dict
@@ -57,6 +57,7 @@ from invdesign.campaign.storage import (
     FULL_HISTORY_MAX_DIM,
     GRAD_COSTS_DIR,
     HISTORY_FILE,
+    LEASE_FILE,
     SETTINGS_FILE,
     HistoryWriter,
     StorageError,
@@ -102,7 +103,9 @@ def run_unit(campaign_dir: str | os.PathLike, unit: dict[str, Any] | Unit,
     becomes status "error"; only infrastructure failures (the run directory unusable) propagate.
 
     options: ``lease_ttl_s`` (default 60), ``retry_errors`` (rerun units that ended in error, from their
-    last checkpoint), ``threads`` (torch threads in this process).
+    last checkpoint), ``threads`` (torch threads in this process), ``steal_leases`` (take over a lease
+    held on another host: ``Lease.acquire(steal_foreign=True)``). A "busy" result carries ``holder``,
+    the lease's host, pid and expiry when it is held on another host (None otherwise).
     """
     options = dict(options or {})
     unit = unit if isinstance(unit, Unit) else Unit.from_dict(unit)
@@ -111,9 +114,14 @@ def run_unit(campaign_dir: str | os.PathLike, unit: dict[str, Any] | Unit,
     done = read_completed(rdir)
     if done is not None and not (retry and done.get("status") == "error"):
         return {"run_id": unit.run_id, **done, "skipped": True}
-    lease = Lease.acquire(rdir, ttl=float(options.get("lease_ttl_s", DEFAULT_TTL_S)))
+    lease = Lease.acquire(rdir, ttl=float(options.get("lease_ttl_s", DEFAULT_TTL_S)),
+                          steal_foreign=bool(options.get("steal_leases")))
     if lease is None:
-        return {"run_id": unit.run_id, "status": "busy"}
+        try:
+            holder = foreign_holder(read_json(rdir / LEASE_FILE))
+        except StorageError:
+            holder = None
+        return {"run_id": unit.run_id, "status": "busy", "holder": holder}
     try:
         done = read_completed(rdir)  # someone may have finished it between our check and the lease
         if done is not None:
