@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from invdesign.campaign.storage import atomic_write_text, sanitize
-from invdesign.report import analysis, plots
+from invdesign.report import analysis, pareto_report, plots
 from invdesign.report.load import CampaignData, load
 from invdesign.report.table import best_point_label
 
@@ -130,6 +130,8 @@ def write_report(campaign_dir: str | os.PathLike, design_figures: dict[str, list
     if len(data.optimizers) > 1:
         path = plots.win_rate(data, matrix, figdir / "winrate.png")
         add(f"![win rates]({_rel(path, root)})\n")
+
+    lines.extend(pareto_report.pareto_section(data, figdir))  # multi-objective problems only
 
     add("## Best designs\n")
     add("| problem | best value | run | feasible | point |")
