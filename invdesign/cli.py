@@ -66,6 +66,12 @@ def design_figures(directory: Path) -> dict[str, list]:
             out[problem] = [Path(p) for p in (plot(params, target) or [])]
         except Exception as err:
             print(f"invdesign report: plot_design of {problem!r} failed: {type(err).__name__}: {err}", file=sys.stderr)
+    try:  # multi-objective problems: the knee and the extremes of the front
+        from invdesign.report.pareto_report import pareto_design_figures
+
+        out.update(pareto_design_figures(directory, registry.make_problem))
+    except Exception as err:
+        print(f"invdesign report: Pareto design plots failed: {type(err).__name__}: {err}", file=sys.stderr)
     return out
 
 
