@@ -7,7 +7,8 @@
     invdesign export DIR [--format csv|parquet] [--out PATH]              every evaluation as a table, best
                                                                           designs as JSON (+ .xyz with atoms)
 
-SPEC is a TOML file, or the name of one in ``problems/`` (``invdesign run default``). Exit status:
+SPEC is a TOML file, or the name of one shipped with the problems (``invdesign run default``: the
+directories of the ``invdesign.problems`` entry points, see ``invdesign.registry``). Exit status:
 0 when every run finished (runs that raised are listed, and recorded in ``runs/*/error.txt``), 2 for an
 invalid spec or arguments, 1 when the campaign could not finish.
 """
@@ -27,13 +28,9 @@ def _spec_path(spec: str) -> Path:
     path = Path(spec)
     if path.exists() or path.suffix == ".toml":
         return path
-    import problems  # a bare name: a spec shipped in problems/
+    from invdesign.registry import find_spec_file  # a bare name: a spec shipped beside registered problems
 
-    for folder in problems.__path__:
-        candidate = Path(folder) / f"{spec}.toml"
-        if candidate.exists():
-            return candidate
-    return path
+    return find_spec_file(spec) or path
 
 
 def design_figures(directory: Path) -> dict[str, list]:

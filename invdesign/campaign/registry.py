@@ -1,42 +1,34 @@
 """Where the campaign finds problems and optimizers by name.
 
-Problems: the plain dict ``problems.PROBLEMS`` (the top-level ``problems`` package of this repository,
-imported lazily: it sits above the campaign layer), or ``"package.module:factory"`` for a factory
-outside the registry (it must be importable on every worker). Optimizers: ``invdesign.optimizers.OPTIMIZERS``.
+Problems: ``invdesign.registry`` (a dict the framework owns and the problems fill: the library's toy
+problems, the modules of the ``invdesign.problems`` entry points, loaded only when needed), or
+``"package.module:factory"`` for a factory outside the registry (it must be importable on every
+worker). Optimizers: ``invdesign.optimizers.OPTIMIZERS``.
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Callable
 from typing import Any
 
+from invdesign import registry as _problems
+
 
 def problem_registry() -> dict[str, Callable[..., Any]]:
-    import problems
-
-    return problems.PROBLEMS
+    """Every registered problem, name -> factory (imports every problem module: for listings)."""
+    return _problems.problems()
 
 
 def resolve_problem(name: str) -> Callable[..., Any]:
-    """The factory registered as ``name`` (or imported from ``"module:attr"``); KeyError/ImportError otherwise."""
-    if ":" in name:
-        module, _, attr = name.partition(":")
-        obj = importlib.import_module(module)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-        if not callable(obj):
-            raise TypeError(f"{name} is not callable")
-        return obj
-    registry = problem_registry()
-    if name not in registry:
-        raise KeyError(name)
-    return registry[name]
+    """The factory registered as ``name`` (or imported from ``"module:factory"``, checked to be a function
+    or Problem subclass, not called); KeyError/ImportError/TypeError otherwise."""
+    return _problems.lookup(name)
 
 
 def make_problem(name: str, settings: dict[str, Any]) -> Any:
-    return resolve_problem(name)(**settings)
+    """The built problem, checked to be an ``invdesign.problem.Problem``."""
+    return _problems.build(name, settings)
 
 
 def optimizer_registry() -> dict[str, type]:

@@ -14,7 +14,7 @@ A campaign is problems x optimizers x seeds; each combination is a ``Unit`` (one
                                       #   fail for the same reason (0: never; default 5)
 
     [[problems]]
-    name = "toy/quadratic"            # registry name (problems.PROBLEMS) or "package.module:factory"
+    name = "toy/quadratic"            # registry name (invdesign.registry) or "package.module:factory"
     label = "quadratic"               # optional: the name in run directories and reports
     settings = { dim = 5 }            # optional: keyword arguments of the factory
     budget = { max_cost = 100 }       # optional: overrides keys of the campaign budget
@@ -337,6 +337,9 @@ class _Validator:
             valid = ", ".join(sorted(registry.problem_registry()))
             self.err(f"{path}.name", f"unknown problem {name!r}; registered: {valid} "
                                      "(or 'package.module:factory')")
+            factory = None
+        except TypeError as err:  # imported, but not something that builds a Problem
+            self.err(f"{path}.name", f"not a problem factory: {err}")
             factory = None
         except Exception as err:
             self.err(f"{path}.name", f"cannot import problem factory {name!r}: {type(err).__name__}: {err}")

@@ -21,6 +21,7 @@ from invdesign.constraints import Equality, LinearParamConstraint, TotalDoseCons
 from invdesign.objectives import ResponseValue, TargetCurve, WeightedSum
 from invdesign.params import DTYPE, Block, BSplineBasis, ParameterSpace
 from invdesign.problem import Problem
+from invdesign.registry import register
 
 QUADRATIC_DIM = 5
 QUADRATIC_CONDITION = 10.0  # ratio of the largest to the smallest curvature
@@ -211,3 +212,6 @@ TOY_PROBLEMS: dict[str, Callable[..., Problem]] = {
     "constrained_eq": constrained_eq,
     "failing": failing,
 }
+
+for _name, _factory in TOY_PROBLEMS.items():  # campaigns and `invdesign list` know them as toy/<name>
+    register(f"toy/{_name}")(_factory)
