@@ -22,6 +22,8 @@ from typing import Any
 import torch
 
 from invdesign.constraints import Constraint, ConstraintSpec
+from invdesign.jsonfloat import decode_float as _dec
+from invdesign.jsonfloat import encode_float as _enc
 from invdesign.objectives import Objective
 from invdesign.params import DTYPE, ParameterSpace
 
@@ -33,15 +35,6 @@ OUT_OF_BOUNDS_RTOL = 1e-9  # relative to the box width (at least 1): rounding of
 
 class NonFiniteError(ArithmeticError):
     """The objective, a constraint or a gradient came out NaN or infinite."""
-
-
-def _enc(v: float):
-    # JSON has no NaN/inf; strings round-trip exactly through float()
-    return v if math.isfinite(v) else str(v)
-
-
-def _dec(v) -> float:
-    return float(v)
 
 
 @dataclasses.dataclass

@@ -23,6 +23,7 @@ import threading
 import time
 from typing import Any
 
+from invdesign.campaign.lease import pid_alive
 from invdesign.campaign.runner import run_unit
 
 
@@ -58,22 +59,12 @@ class InlineExecutor:
         return "in-process (1 worker)"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else (cannot be ours, but it is alive)
-        return True
-    return True
-
-
 def _watch_parent(parent: int, campaign: int) -> None:
     # The parent is the fork server, which can outlive a killed campaign process: watch both, or an
     # orphaned worker would run its unit on (hours) and keep its lease alive against a resume.
     while True:
         time.sleep(1.0)
-        if os.getppid() != parent or not _alive(campaign):
+        if os.getppid() != parent or not pid_alive(campaign):
             os._exit(70)  # the campaign died: stop now, like it (our lease then frees the unit at once)
 
 

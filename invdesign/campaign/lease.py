@@ -56,12 +56,13 @@ def _process_start(pid: int) -> str | None:
     return stat.rsplit(")", 1)[1].split()[19]
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host (the one liveness test: leases, pool workers' watch)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
+    except PermissionError:  # exists, owned by someone else
         return True
     return True
 
@@ -80,7 +81,7 @@ def holder_is_dead(lease: dict[str, Any], now: float | None = None) -> bool:
             return True
         if lease["host"] == socket.gethostname():
             pid = int(lease["pid"])
-            if not _pid_alive(pid):
+            if not pid_alive(pid):
                 return True
             start = _process_start(pid)
             if lease.get("start") is not None and start is not None and start != lease["start"]:

@@ -1,10 +1,10 @@
 """Ranking of history records (dicts in the ``Evaluation.to_dict`` format), standard library only.
 
-The same order as ``invdesign.optimizers.base.is_better`` (written again here so that the report can
-rank records without importing the optimizers): feasible points (``feasible`` and a finite value) by
-value; then infeasible ones by total constraint violation; failed evaluations last. The first of equal
-records wins. ``specs`` are the problem's constraint specs as dicts ``{"name", "kind", "tol"}``
-(``settings.json["problem_info"]["constraints"]``); ``kind`` is ``"eq"`` for equalities.
+The order is ``invdesign.ranking``'s (the one the optimizers' ``best`` follows too): feasible points by
+value, then infeasible ones by total constraint violation, failed evaluations last; the first of equal
+records wins. This module reads it off the record dicts. ``specs`` are the problem's constraint specs
+as dicts ``{"name", "kind", "tol"}`` (``settings.json["problem_info"]["constraints"]``); ``kind`` is
+``"eq"`` for equalities.
 """
 
 from __future__ import annotations
@@ -13,40 +13,33 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from invdesign import ranking
+from invdesign.jsonfloat import decode_float
+
 
 def num(value: Any) -> float:
     """A float from a record field (JSON numbers, or the strings ``"nan"``, ``"inf"``, ``"-inf"``)."""
-    if value is None:
-        return math.nan
-    return float(value)
+    return math.nan if value is None else decode_float(value)
 
 
 def is_feasible(rec: dict[str, Any]) -> bool:
     """Not failed, feasible and with a finite value."""
-    return bool(rec.get("feasible")) and not rec.get("failed") and math.isfinite(num(rec.get("value")))
+    return ranking.is_feasible(bool(rec.get("failed")), bool(rec.get("feasible")), num(rec.get("value")))
+
+
+def _specs(specs: Sequence[dict[str, Any]]) -> list[tuple[str, float]]:
+    return [(str(s.get("kind")), float(s.get("tol", 0.0))) for s in specs]
 
 
 def violation(rec: dict[str, Any], specs: Sequence[dict[str, Any]]) -> float:
     """Total violation ``sum max(g - tol, 0) + sum max(|h| - tol, 0)``; inf for failed records or NaN constraints."""
-    if rec.get("failed"):
-        return math.inf
-    total = 0.0
-    for spec, value in zip(specs, rec.get("constraints", [])):
-        value = num(value)
-        if math.isnan(value):
-            return math.inf
-        excess = abs(value) if spec.get("kind") == "eq" else value
-        total += max(excess - float(spec.get("tol", 0.0)), 0.0)
-    return total
+    return ranking.violation([num(v) for v in rec.get("constraints", [])], _specs(specs), bool(rec.get("failed")))
 
 
 def rank_key(rec: dict[str, Any], specs: Sequence[dict[str, Any]]) -> tuple[int, float]:
     """Sort key, smaller is better: ``(0, value)`` feasible, ``(1, violation)`` infeasible, ``(2, 0)`` failed."""
-    if rec.get("failed"):
-        return (2, 0.0)
-    if is_feasible(rec):
-        return (0, num(rec["value"]))
-    return (1, violation(rec, specs))
+    return ranking.rank_key(bool(rec.get("failed")), bool(rec.get("feasible")), num(rec.get("value")),
+                            [num(v) for v in rec.get("constraints", [])], _specs(specs))
 
 
 def best_index(records: Iterable[dict[str, Any]], specs: Sequence[dict[str, Any]]) -> int | None:
@@ -54,7 +47,7 @@ def best_index(records: Iterable[dict[str, Any]], specs: Sequence[dict[str, Any]
     best, best_key = None, None
     for i, rec in enumerate(records):
         key = rank_key(rec, specs)
-        if key[0] == 2:
+        if key == ranking.FAILED_KEY:
             continue
         if best_key is None or key < best_key:
             best, best_key = i, key

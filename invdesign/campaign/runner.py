@@ -15,8 +15,8 @@ finished evaluation is lost or done twice, and a deterministic optimizer on a de
 ends exactly where an uninterrupted run ends. The history can replay any number of rounds beyond the
 checkpoint (a missing checkpoint replays the whole run from a fresh optimizer).
 
-Budgets (per run, as in ``invdesign.optimizers.driver.minimize``): a round starts only if its whole
-batch fits in ``max_evals`` and ``max_cost`` (``driver.next_step_cost``); ``max_time_s`` is checked
+Budgets (per run, the rule of ``invdesign.optimizers.driver.Budget``, which ``minimize`` follows too): a
+round starts only if its whole batch fits in ``max_evals`` and ``max_cost``; ``max_time_s`` is checked
 between rounds against the run's accumulated active time (time before a kill since the last record is
 not counted). Recorded but untold evaluations are always told, even past the time budget.
 
@@ -45,7 +45,9 @@ from typing import Any
 from invdesign.campaign import registry
 from invdesign.campaign.lease import DEFAULT_TTL_S, Lease, LeaseLost, foreign_holder
 from invdesign.campaign.records import best_index, num, rank_key
+from invdesign.ranking import FAILED_KEY
 from invdesign.campaign.spec import Unit
+from invdesign.optimizers.base import UntrustedState
 from invdesign.designs import try_space_dict
 from invdesign.multiobjective import objectives_info
 from invdesign.campaign.storage import (
@@ -229,21 +231,13 @@ class Run:
         return int(self.unit.budget.get("fail_fast", FAIL_FAST_EVALS))
 
     def stop_reason(self, problem: Any, optimizer: Any) -> str | None:
-        from invdesign.optimizers.driver import failing_from_start, next_step_cost
+        """``driver.Budget.stop_reason`` on the unit's budget, the run's counters and its active time."""
+        from invdesign.optimizers.driver import Budget
 
         b = self.unit.budget
+        budget = Budget(b.get("max_cost"), b.get("max_evals"), b.get("max_time_s"), self.fail_fast)
         reasons = [r.get("reason") or "failed" if r.get("failed") else None for r in self.records[:self.fail_fast]]
-        if failing_from_start(reasons, self.fail_fast) is not None:
-            return "failing"
-        if optimizer.done:
-            return optimizer.done_reason or "converged"
-        if b.get("max_evals") is not None and self.n + optimizer.batch_size > b["max_evals"]:
-            return "max_evals"
-        if b.get("max_cost") is not None and self.cost + next_step_cost(problem, optimizer) > b["max_cost"] + 1e-9:
-            return "max_cost"
-        if b.get("max_time_s") is not None and self.elapsed() >= b["max_time_s"]:
-            return "max_time"
-        return None
+        return budget.stop_reason(problem, optimizer, self.n, self.cost, self.elapsed(), reasons)
 
     def _problem(self, settings: dict[str, Any]) -> Any:
         u = self.unit
@@ -311,7 +305,12 @@ class Run:
             checkpoint = None
         pending_saved = False
         if checkpoint is not None:
-            optimizer.load_state_dict(checkpoint["optimizer"])
+            try:
+                optimizer.load_state_dict(checkpoint["optimizer"])
+            except UntrustedState:  # e.g. an old pickled nevergrad state: the history replays the run exactly
+                optimizer = make_optimizer(u.optimizer_name, view, u.seed, **u.optimizer_settings)
+                checkpoint = None
+        if checkpoint is not None:
             self.step, self.n, self.cost = int(checkpoint["step"]), int(checkpoint["n_evals"]), float(checkpoint["cost"])
             if self.n > len(records):
                 raise StorageError(f"{self.dir}: checkpoint counts {self.n} evaluations, history.jsonl holds "
@@ -327,7 +326,7 @@ class Run:
         replay = records[self.n:]
         compact = int(problem.dim) > FULL_HISTORY_MAX_DIM
         best = best_index(records, self.specs)  # replayed lines included: they precede every new line
-        best_key = rank_key(records[best], self.specs) if best is not None else (2, 0.0)
+        best_key = rank_key(records[best], self.specs) if best is not None else FAILED_KEY
         writer = HistoryWriter(self.dir / HISTORY_FILE, valid_length)
         try:
             while True:
@@ -348,7 +347,7 @@ class Run:
                         rec = {**evaluation.to_dict(), "step": self.step, "slot": slot, "n": self.n + slot,
                                "elapsed_s": self.elapsed()}
                         key = rank_key(rec, self.specs)
-                        new_best = key[0] < 2 and key < best_key
+                        new_best = key != FAILED_KEY and key < best_key
                         best_key = key if new_best else best_key
                         if compact:
                             rec = compact_record(rec, keep_x=new_best or rec["n"] % COMPACT_X_EVERY == 0)

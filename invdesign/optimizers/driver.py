@@ -90,11 +90,40 @@ def next_step_cost(problem: Any, optimizer: Optimizer) -> float:
     return optimizer.batch_size * factor
 
 
+@dataclass(frozen=True)
+class Budget:
+    """Per-run limits, and the one rule for when the next step may run (``minimize`` and the campaign
+    runner both ask ``stop_reason`` before every step). None: no limit."""
+
+    max_cost: float | None = None
+    max_evals: int | None = None
+    max_time_s: float | None = None
+    fail_fast: int = FAIL_FAST_EVALS
+
+    def stop_reason(self, problem: Any, optimizer: Optimizer, n_evals: int, cost: float, elapsed_s: float,
+                    failure_reasons: Sequence[str | None] = ()) -> str | None:
+        """Why no further step may run, or None. In order: "failing" (the first ``fail_fast`` evaluations
+        all failed for one reason; ``failure_reasons[i]`` is evaluation i's reason, None where it did
+        not fail), the optimizer's own ``done_reason``, then "max_evals" / "max_cost" when the whole
+        next batch would not fit, "max_time" once ``elapsed_s`` reached the limit."""
+        if failing_from_start(failure_reasons, self.fail_fast) is not None:
+            return "failing"
+        if optimizer.done:
+            return optimizer.done_reason or "converged"
+        if self.max_evals is not None and n_evals + optimizer.batch_size > self.max_evals:
+            return "max_evals"
+        if self.max_cost is not None and cost + next_step_cost(problem, optimizer) > self.max_cost + 1e-9:
+            return "max_cost"
+        if self.max_time_s is not None and elapsed_s >= self.max_time_s:
+            return "max_time"
+        return None
+
+
 def minimize(problem: Any, optimizer: Optimizer, max_cost: float | None = None,
              max_evals: int | None = None, max_time_s: float | None = None,
              callback: Callable[[Optimizer, list[Any]], bool | None] | None = None,
              fail_fast: int = FAIL_FAST_EVALS) -> RunResult:
-    """Step until the optimizer is done or a budget would be exceeded.
+    """Step until the optimizer is done or a budget would be exceeded (``Budget.stop_reason``).
 
     ``callback(optimizer, evaluations)`` runs after each step; returning True stops the run.
     ``max_time_s`` is checked between steps (a step is never interrupted). ``fail_fast``: stop when
@@ -103,23 +132,15 @@ def minimize(problem: Any, optimizer: Optimizer, max_cost: float | None = None,
     """
     if max_cost is None and max_evals is None and max_time_s is None and callback is None:
         raise ValueError("minimize needs a budget: max_cost, max_evals, max_time_s or a callback")
+    budget = Budget(max_cost, max_evals, max_time_s, fail_fast)
     start = time.perf_counter()
     history: list[Any] = []
     trace: list[float] = []
     cost = 0.0
-    reason = "converged"
     while True:
-        if optimizer.done:
-            reason = optimizer.done_reason or "converged"
-            break
-        if max_evals is not None and len(history) + optimizer.batch_size > max_evals:
-            reason = "max_evals"
-            break
-        if max_cost is not None and cost + next_step_cost(problem, optimizer) > max_cost + 1e-9:
-            reason = "max_cost"
-            break
-        if max_time_s is not None and time.perf_counter() - start >= max_time_s:
-            reason = "max_time"
+        reasons = [e.reason if e.failed else None for e in history[:max(fail_fast, 0)]]
+        reason = budget.stop_reason(problem, optimizer, len(history), cost, time.perf_counter() - start, reasons)
+        if reason is not None:
             break
         evaluations = step(problem, optimizer)
         history.extend(evaluations)
@@ -128,10 +149,6 @@ def minimize(problem: Any, optimizer: Optimizer, max_cost: float | None = None,
         trace.append(best.value if best is not None and best.feasible else float("nan"))
         if callback is not None and callback(optimizer, evaluations):
             reason = "callback"
-            break
-        failing = failing_from_start([e.reason if e.failed else None for e in history], fail_fast)
-        if failing is not None:
-            reason = "failing"
             break
     result = RunResult(history=history, best=optimizer.best, total_cost=cost,
                        n_evals=len(history), wall_time_s=time.perf_counter() - start,
