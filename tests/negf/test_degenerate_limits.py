@@ -1,4 +1,5 @@
-"""Regressions for bugs found in review."""
+"""Degenerate limits: dI/dV at zero bias and zero temperature (G0 T(mu), not 0), and second derivatives
+with respect to lead hoppings whose value is zero (the structurally-nonzero pattern must not drop them)."""
 
 import torch
 
