@@ -125,12 +125,12 @@ class TBModel:
                     fwd, back = getattr(sh, kind) or {}, getattr(sr, kind) or {}
                     for key, v in fwd.items():
                         types, bond = key.split("_")
-                        twin = back.get(f"{types[1]}{types[0]}_{bond}")
+                        twin_key = f"{types[1]}{types[0]}_{bond}"
+                        twin = back.get(twin_key)
                         if twin is not None and _differ(v, twin):
                             raise ValueError(
                                 f"bonds {(a, b)} shell {k} {kind} {key!r} = {float(v)} and {(b, a)} "
-                                f"{types[1]}{types[0]}_{bond!r} = {float(twin)} are the same integral with "
-                                "different values")
+                                f"{twin_key!r} = {float(twin)} are the same integral with different values")
         object.__setattr__(self, "bonds", bonds)
         if self.isotropic:
             if any(sp.orbitals != ("pz",) for sp in self.species.values()):

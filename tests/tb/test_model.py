@@ -336,30 +336,27 @@ def test_heteropolar_pair_both_orders_hermitian():
 
 
 def test_heteropolar_mixed_integrals_all_in_reversed_entry():
-    # (A, B): same-type integrals only; (B, A): both mixed integrals (valid keys, no conflict anywhere)
+    """(A, B) with same-type integrals only, (B, A) with both mixed ones (no conflict anywhere): accepted,
+    and the same Hamiltonian as one (A, B) entry holding their mirror images (sp of (B, A) = ps of (A, B))."""
     model = _hetero_model({}, {"sp_sigma": 0.7, "ps_sigma": 1.1})
     s = Structure([[0, 0, 0], [0.1, 0.12, 0.11]], ("A", "B"))
-    try:
-        H, _ = coupling_blocks(model, s, s, onsite=True)
-    except ValueError:
-        return  # rejecting the model is a fix too
+    H, _ = coupling_blocks(model, s, s, onsite=True)
     assert_hermitian(H)
-    # and it is the same model as the single-entry one above
+    single = TBModel(model.species, {("A", "B"): (Shell(0.2, {"ss_sigma": -1.0, "pp_sigma": 2.0, "pp_pi": -0.5,
+                                                             "sp_sigma": 1.1, "ps_sigma": 0.7}),)})
+    H1, _ = coupling_blocks(single, s, s, onsite=True)
+    torch.testing.assert_close(H, H1, rtol=0, atol=1e-14)
     u = (s.positions[1] / torch.linalg.vector_norm(s.positions[1]))
     assert H[0, 5].item() == pytest.approx(1.1 * u[0].item())
 
 
-def test_heteropolar_conflicting_entries_rejected_or_hermitian():
+def test_heteropolar_conflicting_entries_rejected():
+    """(A, B) and (B, A) giving one integral two values is an error naming both entries and keys."""
     sp = ("s", "px", "py", "pz")
     spec = {"A": Species(sp, {"s": 0.0, "p": 1.0}), "B": Species(sp, {"s": 0.5, "p": 2.0})}
-    try:
-        model = TBModel(spec, {("A", "B"): (Shell(0.2, {"pp_sigma": 2.0}),),
-                               ("B", "A"): (Shell(0.2, {"pp_sigma": 3.0}),)})
-        s = Structure([[0, 0, 0], [0.1, 0.12, 0.11]], ("A", "B"))
-        H, _ = coupling_blocks(model, s, s, onsite=True)
-    except ValueError:
-        return
-    assert_hermitian(H)
+    with pytest.raises(ValueError, match=r"^bonds \('A', 'B'\) shell 0 integrals 'pp_sigma' = 2.0 and \('B', 'A'\) "
+                                         r"'pp_sigma' = 3.0 are the same integral with different values$"):
+        TBModel(spec, {("A", "B"): (Shell(0.2, {"pp_sigma": 2.0}),), ("B", "A"): (Shell(0.2, {"pp_sigma": 3.0}),)})
 
 
 # ---- dopants ------------------------------------------------------------------------------------------------
