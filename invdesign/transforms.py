@@ -157,10 +157,22 @@ class BSplineBasis(Basis):
             raise ParameterError(f"BSplineBasis needs 0 <= degree < n_coeffs <= n_points; got degree={degree}, "
                                  f"n_coeffs={n_coeffs}, n_points={n_points}")
         interior = np.linspace(0.0, 1.0, n_coeffs - degree + 1)[1:-1]
-        knots = np.r_[np.zeros(degree + 1), interior, np.ones(degree + 1)]
-        design = BSpline.design_matrix(np.linspace(0.0, 1.0, n_points), knots, degree).toarray()
+        self.knots = np.r_[np.zeros(degree + 1), interior, np.ones(degree + 1)]  # clamped, on [0, 1]
+        design = BSpline.design_matrix(np.linspace(0.0, 1.0, n_points), self.knots, degree).toarray()
         self.degree = degree
         self.matrix = torch.as_tensor(design, dtype=DTYPE)
+
+    @property
+    def greville(self) -> np.ndarray:
+        """``(n_coeffs,)`` Greville abscissae on [0, 1] (profile point ``i`` sits at ``i / (n_points - 1)``).
+
+        Coefficient ``j``'s abscissa is the mean of knots ``j+1 .. j+degree`` (the knot-interval midpoint for
+        degree 0): roughly where that coefficient acts, and coefficients ``c_j = a + b g_j`` give exactly the
+        linear profile ``a + b x`` (so it places initial values and masks by position).
+        """
+        if self.degree == 0:
+            return 0.5 * (self.knots[:-1] + self.knots[1:])
+        return np.convolve(self.knots, np.ones(self.degree) / self.degree, "valid")[1:-1]
 
 
 @final

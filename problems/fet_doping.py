@@ -57,7 +57,7 @@ import torch
 
 from invdesign.constraints import TotalDoseConstraint, UpperBound
 from invdesign.negf import G0_S, KB_EV, ConvergenceError, solve
-from invdesign.negf.current import fermi, gauss_legendre_grid
+from invdesign.negf.current import gauss_legendre_grid, landauer_integral
 from invdesign.negf.system import Device, Lead
 from invdesign.objectives import Objective
 from invdesign.params import DTYPE, Block, BSplineBasis, ParameterSpace
@@ -178,7 +178,7 @@ class FETDoping(Problem):
                              gates={"gate": 0.0}, reference=1.0, contact_doping=(float(per_orbital),) * 2,
                              options=options)
         basis = BSplineBasis(n_coeffs, self.cells)
-        greville = np.convolve(_knots(n_coeffs), np.ones(3) / 3, "valid")[1:-1] * (self.cells - 1)  # cell units
+        greville = basis.greville * (self.cells - 1)  # cell units
         under_gate = (greville > self.gate[0] - 0.5) & (greville < self.gate[1] - 0.5)
         init = np.where(under_gate, 0.0, self.contact_per_nm)
         frozen = np.zeros(n_coeffs, bool)
@@ -221,7 +221,7 @@ class FETDoping(Problem):
         kt = KB_EV * TEMPERATURE_K
         e, w = gauss_legendre_grid(self.band_edge_ev, WINDOW_KT * kt, n_energies)  # mu_S = 0, mu_D = -vdd
         t = solve(point.device(), e).transmission()
-        return MODES * G0_S * (t * (fermi(e, 0.0, TEMPERATURE_K) - fermi(e, -self.vdd, TEMPERATURE_K)) * w).sum()
+        return MODES * landauer_integral(t, e, w, 0.0, -self.vdd, TEMPERATURE_K)
 
     def _bias_point(self, vg: float | torch.Tensor) -> BiasPoint:
         for k, options in enumerate(self.scf_options):
@@ -335,11 +335,6 @@ class FETDoping(Problem):
         fig.tight_layout()
         fig.savefig(out / "id_vg.png", dpi=120)
         return [out / "profiles.png", out / "id_vg.png", out / "summary.txt"]
-
-
-def _knots(n_coeffs: int, degree: int = 3) -> np.ndarray:
-    """Clamped uniform knots on [0, 1] of ``BSplineBasis(n_coeffs, ., degree)``."""
-    return np.r_[np.zeros(degree + 1), np.linspace(0, 1, n_coeffs - degree + 1)[1:-1], np.ones(degree + 1)]
 
 
 @settings_like(FETDoping)

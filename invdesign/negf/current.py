@@ -1,5 +1,8 @@
 """Landauer current, differential conductance and Seebeck coefficient (conventions: ``invdesign.negf``).
 
+:func:`landauer_integral` is the one place where T(E) on an energy grid becomes a current; the
+device-level :func:`landauer_current` (two chemical potentials) and :func:`current` (a bias) build on it.
+
 The Hamiltonian is held fixed: the bias enters only through the leads' Fermi functions,
 ``mu_L = mu + V/2`` and ``mu_R = mu - V/2``; I > 0 is e times the electron flux from left to right. A bias-dependent potential profile is the caller's
 device (or the self-consistent loop's).
@@ -14,8 +17,9 @@ import torch
 
 from invdesign.negf.constants import G0_S, KB_EV
 from invdesign.negf.errors import NEGFInputError
+from invdesign.negf.lead_bands import lead_band_edges
 from invdesign.negf.solution import solve
-from invdesign.negf.system import Device, Lead
+from invdesign.negf.system import Device
 
 WINDOW_KT = 40.0  # f(E) differs from a step by < e^-40 beyond this many kT from mu
 GAUSS_POINTS_PER_PANEL = 8
@@ -88,40 +92,93 @@ def gauss_legendre_grid(lo, hi, n_energies: int, breakpoints=()) -> tuple[torch.
     return torch.cat(nodes), torch.cat(weights)
 
 
-def lead_band_edges(lead: Lead, n_k: int = 1024) -> np.ndarray:
-    """Band extrema of a lead (eV, sorted): where T(E) of a device between such leads has its steps.
+def fermi_window(energies: torch.Tensor, mu_left, mu_right, temperature_k) -> torch.Tensor:
+    """``f_L(E) - f_R(E)`` at ``energies`` (eV); ``temperature_k``: one temperature (K) or ``(T_left, T_right)``."""
+    t_left, t_right = _contact_temperatures(temperature_k)
+    return fermi(energies, mu_left, t_left) - fermi(energies, mu_right, t_right)
 
-    The bands of ``H(k) = h00 + h01 e^{ik} + h01^dagger e^{-ik}`` (and ``S(k)`` alike) are sampled on
-    ``n_k`` points of the whole zone (no symmetry assumed: fields make E(k) != E(-k)); each local
-    extremum of a sorted band is refined by a parabola through its neighbours (error ~ (dk)^3 times the
-    third derivative; a crossing of two bands also shows up, which costs a panel, not accuracy).
-    Only the first member of a batched lead is used. No gradient flows through the result.
+
+def landauer_integral(transmission: torch.Tensor, energies: torch.Tensor, weights: torch.Tensor, mu_left, mu_right,
+                      temperature_k) -> torch.Tensor:
+    """Landauer current ``I = (2e/h) sum_i w_i T(E_i) [f_L(E_i) - f_R(E_i)]`` in A (spin-degenerate).
+
+    The one place where T(E) becomes a current: :func:`landauer_current` (and so :func:`current`), the
+    SCF's drain current and the problems call it.
+
+    Args:
+        transmission: ``(..., n_E)`` T at ``energies``.
+        energies, weights: ``(n_E,)`` quadrature nodes and weights (eV), e.g. :func:`landauer_grid`.
+        mu_left, mu_right: the contacts' chemical potentials (eV), numbers or 0-d tensors (differentiable).
+        temperature_k: K, one number or ``(T_left, T_right)``. At 0 K in both contacts the Fermi functions
+            are steps; the grid must then be the oriented interval from ``mu_right`` to ``mu_left`` (weights
+            < 0 where ``mu_left < mu_right``), on which ``f_L - f_R`` is 1: a step would be lost between
+            nodes, and the oriented interval keeps I smooth in the bias through V = 0.
+    Returns ``(...)``.
     """
-    def first(m):
-        m = m.detach().cpu().to(torch.complex128)
-        return m.reshape(-1, *m.shape[-2:])[0].numpy()
-
-    h00, h01 = first(lead.h00), first(lead.h01)
-    k = 2 * np.pi * np.arange(n_k) / n_k
-    phase = np.exp(1j * k)[:, None, None]
-    hk = h00 + h01 * phase + h01.conj().T * phase.conj()
-    if lead.s00 is None:
-        e = np.linalg.eigvalsh(hk)
+    t_left, t_right = _contact_temperatures(temperature_k)
+    if t_left == 0 and t_right == 0:  # the (signed) weights already carry the direction
+        window = torch.ones((), dtype=torch.float64, device=energies.device)
     else:
-        s00, s01 = first(lead.s00), first(lead.s01)
-        sk = s00 + s01 * phase + s01.conj().T * phase.conj()
-        c = np.linalg.cholesky(sk)
-        ci = np.linalg.inv(c)
-        e = np.linalg.eigvalsh(ci @ hk @ ci.conj().transpose(0, 2, 1))
-    prev, nxt = np.roll(e, 1, axis=0), np.roll(e, -1, axis=0)  # periodic zone
-    extremum = ((e <= prev) & (e <= nxt)) | ((e >= prev) & (e >= nxt))
-    ik, ib = np.nonzero(extremum)
-    y0, y1, y2 = prev[ik, ib], e[ik, ib], nxt[ik, ib]
-    curvature = y0 - 2 * y1 + y2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        shift = np.where(np.abs(curvature) > 1e-300, 0.5 * (y0 - y2) / curvature, 0.0)
-    edges = y1 - 0.25 * (y0 - y2) * shift  # the parabola's vertex
-    return np.unique(np.round(edges, 12))
+        mu_l, mu_r = (torch.as_tensor(m, dtype=torch.float64).to(energies.device) for m in (mu_left, mu_right))
+        window = fermi(energies, mu_l, t_left) - fermi(energies, mu_r, t_right)
+    return G0_S * (transmission * window * weights).sum(-1)
+
+
+def landauer_grid(mu_left, mu_right, temperature_k: float, n_energies: int = 400, window_kt: float = WINDOW_KT,
+                  breakpoints=(), fermi_edge_panels: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gauss-Legendre nodes and weights (eV) of the Landauer window, for :func:`landauer_integral`.
+
+    The window is ``[min mu - window_kt kT, max mu + window_kt kT]`` (``mu_left``/``mu_right`` in eV,
+    numbers or 0-d tensors: the ends follow them differentiably, so dI/dV by autodiff is the limit of
+    finite differences of the same quadrature), at 0 K the oriented interval ``[mu_right, mu_left]``.
+    ``breakpoints`` (eV) become panel boundaries (:func:`gauss_legendre_grid`). With
+    ``fermi_edge_panels``, where the Fermi edges are narrower than the node spacing (low temperature),
+    boundaries are added at ``mu_L, mu_R +- kT * FERMI_EDGE_STEPS``; they follow the chemical potentials.
+    """
+    mu_l, mu_r = (torch.as_tensor(m, dtype=torch.float64) for m in (mu_left, mu_right))
+    if temperature_k == 0:
+        # I = G0 Int_{mu_R}^{mu_L} T dE over the signed interval: smooth in V, also at V = 0
+        lo, hi = mu_r, mu_l
+    else:
+        kt = KB_EV * temperature_k
+        lo, hi = torch.minimum(mu_l, mu_r) - window_kt * kt, torch.maximum(mu_l, mu_r) + window_kt * kt
+    breakpoints = list(breakpoints)
+    if temperature_k > 0 and fermi_edge_panels:
+        spacing = abs(float((hi - lo).detach())) / max(n_energies, GAUSS_POINTS_PER_PANEL)
+        if spacing > 0.25 * KB_EV * temperature_k:  # the edges would fall between too few nodes
+            kt = KB_EV * temperature_k
+            breakpoints += [m + sign * step * kt for m in (mu_l, mu_r) for step in FERMI_EDGE_STEPS
+                            for sign in ((1.0,) if step == 0 else (1.0, -1.0))]
+    return gauss_legendre_grid(lo, hi, n_energies, breakpoints)
+
+
+def landauer_current(device: Device, mu_left, mu_right, temperature_k: float, n_energies: int = 400,
+                     window_kt: float = WINDOW_KT, *, breakpoints=(), fermi_edge_panels: bool = True,
+                     **solve_kwargs) -> torch.Tensor:
+    """Current (A) through ``device`` between contacts at ``mu_left``, ``mu_right`` (eV; numbers or 0-d tensors).
+
+    ``I > 0`` for electrons flowing left -> right. T(E) from :func:`invdesign.negf.solve` on
+    :func:`landauer_grid`, integrated by :func:`landauer_integral`. ``breakpoints``: energies (eV) where
+    T(E) steps, or ``"leads"`` (see :func:`current`). Returns ``(...)`` (the Hamiltonian's batch dimensions).
+    """
+    for name, m in (("mu_left", mu_left), ("mu_right", mu_right)):
+        _finite_number(m, name, "eV")
+    temperature_k = check_temperature(temperature_k)
+    window_kt = _finite_number(window_kt, "window_kt", "kT")
+    if window_kt <= 0:
+        raise NEGFInputError(f"window_kt must be > 0 (how many kT the window reaches beyond the outer "
+                             f"chemical potential; default {WINDOW_KT}); got {window_kt}")
+    if isinstance(n_energies, bool) or not isinstance(n_energies, (int, np.integer)) or n_energies < 1:
+        raise NEGFInputError(f"n_energies must be a positive integer (quadrature nodes; default 400); "
+                             f"got {n_energies!r}")
+    if isinstance(breakpoints, str):
+        if breakpoints != "leads":
+            raise NEGFInputError(f"breakpoints must be 'leads' or a sequence of energies (eV); got {breakpoints!r}")
+        breakpoints = np.concatenate([lead_band_edges(device.left), lead_band_edges(device.right)])
+    e, w = (x.to(device.blocks[0].device) for x in
+            landauer_grid(mu_left, mu_right, temperature_k, n_energies, window_kt, breakpoints, fermi_edge_panels))
+    t = solve(device, e, **solve_kwargs).transmission()
+    return landauer_integral(t, e, w, mu_left, mu_right, temperature_k)
 
 
 def current(
@@ -135,7 +192,7 @@ def current(
     breakpoints=(),
     **solve_kwargs,
 ) -> torch.Tensor:
-    """Landauer current ``I = (2e/h) Int T(E) [f_L - f_R] dE`` in A (spin-degenerate).
+    """Landauer current ``I = (2e/h) Int T(E) [f_L - f_R] dE`` in A (spin-degenerate) at a bias.
 
     Args:
         device: the device (held fixed; the bias only moves the Fermi levels).
@@ -152,7 +209,7 @@ def current(
             of a rule that finite differences (which move the band edges) do not reproduce exactly.
     Where the Fermi edges are narrower than the node spacing (low temperature), panel boundaries are
     added at ``mu_L, mu_R +- kT * FERMI_EDGE_STEPS``; they follow the bias differentiably.
-    Returns a tensor of shape ``(...)`` (the Hamiltonian's batch dimensions).
+    :func:`landauer_current` with ``mu_L = mu + V/2``, ``mu_R = mu - V/2``; returns ``(...)``.
     """
     v = torch.as_tensor(bias, dtype=torch.float64)
     if v.ndim != 0:
@@ -161,41 +218,19 @@ def current(
         raise NEGFInputError(f"bias must be a finite voltage (V); got {float(v.detach())}")
     temperature_k = check_temperature(temperature_k)
     mu = _finite_number(mu, "mu", "eV")
-    window_kt = _finite_number(window_kt, "window_kt", "kT")
-    if window_kt <= 0:
-        raise NEGFInputError(f"window_kt must be > 0 (how many kT the window reaches beyond the outer "
-                             f"chemical potential; default {WINDOW_KT}); got {window_kt}")
-    if isinstance(n_energies, bool) or not isinstance(n_energies, (int, np.integer)) or n_energies < 1:
-        raise NEGFInputError(f"n_energies must be a positive integer (quadrature nodes; default 400); "
-                             f"got {n_energies!r}")
-    mu_l, mu_r = mu + v / 2, mu - v / 2
-    if temperature_k == 0:
-        # I = G0 Int_{mu_R}^{mu_L} T dE over the signed interval: smooth in V, also at V = 0
-        lo, hi = mu_r, mu_l
-    else:
-        kt = KB_EV * temperature_k
-        # the window follows the bias differentiably, so I(V) is one smooth function of V (nodes
-        # included) and autodiff dI/dV equals the limit of finite differences of the same quadrature
-        lo, hi = mu - v.abs() / 2 - window_kt * kt, mu + v.abs() / 2 + window_kt * kt
-    if isinstance(breakpoints, str):
-        if breakpoints != "leads":
-            raise NEGFInputError(f"breakpoints must be 'leads' or a sequence of energies (eV); got {breakpoints!r}")
-        breakpoints = np.concatenate([lead_band_edges(device.left), lead_band_edges(device.right)])
-    breakpoints = list(breakpoints)
-    if temperature_k > 0:
-        spacing = abs(float((hi - lo).detach())) / max(n_energies, GAUSS_POINTS_PER_PANEL)
-        if spacing > 0.25 * KB_EV * temperature_k:  # the edges would fall between too few nodes
-            kt = KB_EV * temperature_k
-            breakpoints += [m + sign * step * kt for m in (mu_l, mu_r) for step in FERMI_EDGE_STEPS
-                            for sign in ((1.0,) if step == 0 else (1.0, -1.0))]
-    e, w = (x.to(device.blocks[0].device) for x in gauss_legendre_grid(lo, hi, n_energies, breakpoints))
-    mu_l, mu_r = mu_l.to(e.device), mu_r.to(e.device)
-    t = solve(device, e, **solve_kwargs).transmission()
-    if temperature_k == 0:  # the (signed) weights already carry the direction
-        window = torch.ones((), dtype=torch.float64, device=e.device)
-    else:
-        window = fermi(e, mu_l, temperature_k) - fermi(e, mu_r, temperature_k)
-    return G0_S * (t * window * w).sum(-1)
+    return landauer_current(device, mu + v / 2, mu - v / 2, temperature_k, n_energies, window_kt,
+                            breakpoints=breakpoints, **solve_kwargs)
+
+
+def _contact_temperatures(temperature_k) -> tuple[float, float]:
+    """``(T_left, T_right)`` (K) from one temperature or a pair, validated."""
+    if isinstance(temperature_k, (tuple, list)):
+        if len(temperature_k) != 2:
+            raise NEGFInputError(f"temperature_k must be one temperature or (T_left, T_right) in K; got {temperature_k!r}")
+        return (check_temperature(temperature_k[0], "temperature_k[0]"),
+                check_temperature(temperature_k[1], "temperature_k[1]"))
+    t = check_temperature(temperature_k)
+    return t, t
 
 
 def differential_conductance(device: Device, bias: float, temperature_k: float, **kwargs) -> torch.Tensor:

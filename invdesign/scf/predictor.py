@@ -21,28 +21,10 @@ import torch
 
 from invdesign.negf.constants import KB_EV
 from invdesign.negf.errors import NEGFInputError
+from invdesign.negf.lead_bands import lead_bands, zone_midpoints
 from invdesign.negf.system import Lead
 
 MAX_EXPONENT = 40.0
-
-
-def lead_bands(lead: Lead, n_k: int = 4096) -> np.ndarray:
-    """Band energies (eV) of the lead's crystal on a uniform k grid, shape ``(n_k, n_orbitals)``.
-
-    ``H(k) = h00 + h01 e^{ik} + h01^dagger e^{-ik}`` (and ``S(k)`` alike), k at the midpoints of
-    ``n_k`` equal intervals of the Brillouin zone.
-    """
-    k = (np.arange(n_k) + 0.5) * 2 * np.pi / n_k - np.pi
-    phase = np.exp(1j * k)[:, None, None]
-    h00, h01 = (np.asarray(m.detach().cpu().numpy(), dtype=complex) for m in (lead.h00, lead.h01))
-    hk = h00 + phase * h01 + phase.conj() * h01.conj().T
-    if not lead.has_overlap:
-        return np.linalg.eigvalsh(hk)
-    s00, s01 = (np.asarray(m.detach().cpu().numpy(), dtype=complex) for m in (lead.s00, lead.s01))
-    sk = s00 + phase * s01 + phase.conj() * s01.conj().T
-    chol = np.linalg.cholesky(sk)
-    inv = np.linalg.inv(chol)
-    return np.linalg.eigvalsh(inv @ hk @ inv.conj().transpose(0, 2, 1))
 
 
 def neutral_shift(lead: Lead, doping: float, reference: float, mu_ev: float, temperature_k: float,
@@ -50,11 +32,12 @@ def neutral_shift(lead: Lead, doping: float, reference: float, mu_ev: float, tem
     """Rigid potential energy ``u`` (eV) that makes the bulk lead neutral: mean ``n - n0`` = ``doping``.
 
     ``doping`` and ``reference`` are per lead orbital (e). The electrons per cell are
-    ``2 sum_b <f(e_b(k) + u - mu)>_k`` (both spins), from :func:`lead_bands`; the k sum converges
+    ``2 sum_b <f(e_b(k) + u - mu)>_k`` (both spins), from :func:`invdesign.negf.lead_bands.lead_bands` on
+    ``n_k`` zone midpoints; the k sum converges
     exponentially (checked against the NEGF density of the bulk crystal in the tests). Brent's method,
     1e-13 eV.
     """
-    bands = lead_bands(lead, n_k)
+    bands = lead_bands(lead, zone_midpoints(n_k))
     kt = KB_EV * temperature_k
     n_orb = bands.shape[-1]
 
@@ -76,14 +59,15 @@ def neutral_shift(lead: Lead, doping: float, reference: float, mu_ev: float, tem
 class BulkDensity:
     """Electrons per orbital (both spins) of a lead's crystal vs ``eta = mu - U`` (eV), tabulated.
 
-    ``n(eta) = (2 / n_orb) sum_b <f(e_b(k) - eta)>_k`` from :func:`lead_bands`, on an ``eta`` grid of
+    ``n(eta) = (2 / n_orb) sum_b <f(e_b(k) - eta)>_k`` from :func:`invdesign.negf.lead_bands.lead_bands` on
+    ``n_k`` zone midpoints, on an ``eta`` grid of
     spacing ``kT / 8`` (a histogram of the band energies convolved with the Fermi function); linear
     interpolation between nodes, constant beyond the spectrum (a predictor, not a density).
     """
 
     def __init__(self, lead: Lead, temperature_k: float, n_k: int = 2048):
         kt = KB_EV * temperature_k
-        bands = lead_bands(lead, n_k)
+        bands = lead_bands(lead, zone_midpoints(n_k))
         n_orb = bands.shape[-1]
         step = kt / 8
         margin = 40 * kt

@@ -2,42 +2,20 @@
 
 T(E) of a clean ribbon is a staircase with steps at the lead band edges; a step inside a Gauss-Legendre
 panel limits the quadrature to algebraic convergence. With the edges as panel boundaries the
-integrand is smooth on every panel and the rule converges exponentially.
+integrand is smooth on every panel and the rule converges exponentially. The band edges themselves
+are tested with ``negf.lead_bands`` (``test_lead_bands.py``).
 """
 
-import numpy as np
 import pytest
 import torch
 
-from invdesign.negf import Lead
-from invdesign.negf.current import current, gauss_legendre_grid, lead_band_edges
+from invdesign.negf.current import current, gauss_legendre_grid
 from invdesign.tb import armchair_ribbon, tables, two_terminal, wire
-
-GAP_7AGNR_EV = 1.267018930457031  # closed form, nearest-neighbour pz, t = -2.7 eV (shared/reference/analytic.json)
-SECOND_EDGE_7AGNR_EV = 1.1184  # second conduction step (4 digits in the reference)
 
 
 def ribbon():
     dev, left, right = wire(armchair_ribbon(7), 3)
     return two_terminal(tables.graphene_pz("NN_generic"), dev, left, right).device
-
-
-def test_lead_band_edges_of_a_7agnr_and_a_chain():
-    edges = lead_band_edges(ribbon().left)
-    positive = edges[(edges > 0) & (edges < 1.5)]
-    assert abs(positive[0] - GAP_7AGNR_EV / 2) < 1e-9
-    assert abs(positive[1] - SECOND_EDGE_7AGNR_EV) < 1e-4
-    chain = Lead(torch.tensor([[0.3]], dtype=torch.float64), torch.tensor([[-1.0]], dtype=torch.float64))
-    assert np.allclose(lead_band_edges(chain), [0.3 - 2.0, 0.3 + 2.0], atol=1e-12)
-
-
-def test_lead_band_edges_with_overlap_and_a_field_phase():
-    """Non-orthogonal basis: generalized eigenvalues; complex hopping: the minimum moves off k = 0."""
-    t, s, phi = -1.0, 0.1, 0.7
-    lead = Lead(torch.tensor([[0.0]], dtype=torch.complex128), torch.tensor([[t * np.exp(1j * phi)]]),
-                s00=torch.tensor([[1.0]], dtype=torch.complex128), s01=torch.tensor([[s * np.exp(1j * phi)]]))
-    # E(k) = 2 t cos(k + phi) / (1 + 2 s cos(k + phi)): extremes at cos = +-1
-    assert np.allclose(lead_band_edges(lead), sorted([2 * t / (1 + 2 * s), -2 * t / (1 - 2 * s)]), atol=1e-9)
 
 
 def test_breakpoints_make_the_current_converge_exponentially():
