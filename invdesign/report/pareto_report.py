@@ -76,7 +76,9 @@ def pareto_section(data: CampaignData, figdir: Path) -> list[str]:
              "Fronts, hypervolumes and the designs on the front, from the stored objective vectors (feasible "
              "evaluations only; definitions in `invdesign/report/pareto_analysis.py`). Hypervolume within the "
              "cost budget over seeds (median, IQR); at a fixed wall time: the smallest median run time of any "
-             "optimizer on the problem, so every optimizer had at least that long in half of its runs.\n"]
+             "optimizer on the problem, so every optimizer had at least that long in half of its runs. The sections "
+             "above rank runs of these problems by their primary objective alone (the first: the problem's scalar "
+             "value); this section compares whole fronts.\n"]
     add = lines.append
     for problem in problems:
         specs = pa.objective_specs(data, problem)
