@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from invdesign.campaign.storage import HISTORY_FILE, read_history
@@ -156,3 +157,35 @@ class _MeasuredQuadratic(Quadratic):
 
 def measured_quadratic():
     return _MeasuredQuadratic()
+
+
+RENDEZVOUS_ENV = "INVDESIGN_TEST_RENDEZVOUS"  # a folder: processes evaluating a rendezvous problem meet there
+RENDEZVOUS_TIMEOUT_S = 90.0
+_met: list[bool] = []  # set once this process has met another
+
+
+def _rendezvous() -> None:
+    """With ``$INVDESIGN_TEST_RENDEZVOUS`` set: mark this process as evaluating, then wait until a second
+    process has marked itself too (at most ``RENDEZVOUS_TIMEOUT_S``; only the first call of a process)."""
+    folder = os.environ.get(RENDEZVOUS_ENV)
+    if not folder or _met:
+        return
+    _met.append(True)
+    Path(folder, f"evaluating.{os.getpid()}").touch()
+    deadline = time.monotonic() + RENDEZVOUS_TIMEOUT_S
+    while len(list(Path(folder).glob("evaluating.*"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+class _RendezvousQuadratic(Quadratic):
+    """The toy quadratic (same values, same name); its first evaluation in a process holds that process until
+    another one evaluates it too, so two campaign processes on one directory both run units."""
+
+    def simulate(self, params):
+        _rendezvous()
+        return super().simulate(params)
+
+
+def rendezvous_quadratic():
+    """toy/quadratic that makes two campaign processes meet (see ``_rendezvous``)."""
+    return _RendezvousQuadratic()

@@ -7,9 +7,10 @@ import signal
 import subprocess
 import sys
 import time
-import warnings
 
-from tests.campaign.helpers import REPO, comparable_summary, histories
+from invdesign.campaign import run_campaign
+from tests.campaign.helpers import (REFERENCE_SPEC, RENDEZVOUS_ENV, REPO, comparable_summary, histories,
+                                   write_toml)
 
 WORKERS = [2, 1, 2]  # one kill per entry: the pool (campaign process and workers together), or in-process
 
@@ -18,8 +19,8 @@ def _history_bytes(directory) -> int:
     return sum(p.stat().st_size for p in directory.glob("runs/*/history.jsonl"))
 
 
-def _start(args):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+def _start(args, **env_vars):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), **env_vars}
     return subprocess.Popen([sys.executable, "-m", "invdesign.cli", *map(str, args)], cwd=REPO, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
 
@@ -61,15 +62,23 @@ def test_sigkill_at_random_moments_then_resume(reference, tmp_path):
     assert not list(out.glob("runs/*/.*.tmp.*"))
 
 
-def test_two_campaign_processes_on_one_directory(reference, tmp_path):
+def test_two_campaign_processes_on_one_directory(tmp_path):
     """Two campaign processes on the same directory (as on two machines sharing a filesystem) split the
-    units between them through the leases: each unit runs once, and the result is the uninterrupted one."""
-    spec_path, expected_dir = reference
-    out = tmp_path / "shared"
-    procs = [_start(["run", spec_path, "--out", out, "--quiet", "--no-report"]) for _ in range(2)]
+    units between them through the leases: each unit runs once, both run some, and the result is the
+    uninterrupted one. The quadratic's first evaluation in each process waits for the other process to
+    evaluate too (``helpers.rendezvous_quadratic``), so neither can run every unit before the other starts."""
+    spec_path = write_toml(tmp_path / "small.toml", REFERENCE_SPEC.replace(
+        'name = "toy/quadratic"', 'name = "tests.campaign.helpers:rendezvous_quadratic"'))
+    expected_dir = tmp_path / "reference"
+    run_campaign(spec_path, expected_dir, progress=False)  # in-process, no rendezvous: the uninterrupted result
+    out, meeting = tmp_path / "shared", tmp_path / "meeting"
+    meeting.mkdir()
+    procs = [_start(["run", spec_path, "--out", out, "--quiet", "--no-report"], **{RENDEZVOUS_ENV: str(meeting)})
+             for _ in range(2)]
     for proc in procs:
-        _, err = proc.communicate(timeout=120)
+        _, err = proc.communicate(timeout=240)
         assert proc.returncode == 0, err.decode()
+    assert len(list(meeting.glob("evaluating.*"))) == 2  # both processes evaluated
     assert comparable_summary(out) == comparable_summary(expected_dir)
     assert histories(out) == histories(expected_dir)
     log = (out / "campaign.log").read_text()
@@ -79,8 +88,7 @@ def test_two_campaign_processes_on_one_directory(reference, tmp_path):
         assert len(lines) == 1, rid  # run (and logged) by exactly one process
         workers.add(lines[0].split("[")[1].split("]")[0])
     assert log.count("campaign 'small': 12 runs") == 2
-    if len(workers) < 2:  # both start together; on a very uneven machine one may finish alone
-        warnings.warn("one campaign process ran every unit: the lease sharing was not exercised this time")
+    assert workers == {str(p.pid) for p in procs}  # each process completed units of its own
 
 
 def test_workers_stop_when_the_campaign_process_is_killed_alone(tmp_path):
