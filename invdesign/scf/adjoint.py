@@ -62,8 +62,8 @@ def gmres(matvec: Callable[[torch.Tensor], torch.Tensor], b: torch.Tensor,
         for j in range(min(restart, max_iter - used)):
             w = matvec(precond(basis[j]))
             used += 1
-            for i in range(j + 1):  # modified Gram-Schmidt
-                hess[i, j] = torch.dot(basis[i], w)
+            for i in range(j + 1):  # modified Gram-Schmidt; vdot conjugates basis[i] (complex systems)
+                hess[i, j] = torch.vdot(basis[i], w)
                 w = w - hess[i, j] * basis[i]
             hess[j + 1, j] = w.norm()
             rhs = torch.zeros(j + 2, dtype=b.dtype)
@@ -72,7 +72,7 @@ def gmres(matvec: Callable[[torch.Tensor], torch.Tensor], b: torch.Tensor,
             y = torch.linalg.lstsq(hess[: j + 2, : j + 1], rhs.unsqueeze(-1), driver="gelsd").solution.squeeze(-1)
             res = float((hess[: j + 2, : j + 1] @ y - rhs).norm()) / b_norm
             history.append(res)
-            if res < tol or float(hess[j + 1, j]) < 1e-300:
+            if res < tol or float(hess[j + 1, j].real) < 1e-300:  # a norm: real, >= 0
                 break
             basis.append(w / hess[j + 1, j])
         x = x + precond(torch.stack(basis[: len(y)], dim=-1) @ y)
