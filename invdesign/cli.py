@@ -2,10 +2,14 @@
 
     invdesign run SPEC [--out DIR] [--workers N] [--scheduler ADDRESS]   run a campaign (then report)
     invdesign resume DIR [--workers N] [--scheduler ADDRESS]             continue a killed/stopped one
-    invdesign report DIR                                                  (re)write DIR/report.md
+    invdesign report DIR [--design-figures]                               (re)write DIR/report.md
     invdesign list                                                        registered problems, optimizers
-    invdesign export DIR [--format csv|parquet] [--out PATH]              every evaluation as a table, best
-                                                                          designs as JSON (+ .xyz with atoms)
+    invdesign export DIR [--format csv|parquet] [--out PATH] [--structures]   every evaluation as a table,
+                                                                          best designs as JSON (+ .xyz with atoms)
+
+``report`` and ``export`` read the stored files only (no problem is built, no campaign code runs), unless
+``--design-figures`` / ``--structures`` ask for what only the problem's own code can make (README: "What is
+trusted"). ``run`` and ``resume`` build the problems anyway, so their report includes the design figures.
 
 SPEC is a TOML file, or the name of one shipped with the problems (``invdesign run default``: the
 directories of the ``invdesign.problems`` entry points, see ``invdesign.registry``). Exit status:
@@ -72,10 +76,11 @@ def design_figures(directory: Path) -> dict[str, list]:
     return out
 
 
-def make_report(directory: Path) -> Path:
+def make_report(directory: Path, designs: bool) -> Path:
+    """``report.md`` from the stored files; ``designs``: also the problems' own design figures (runs their code)."""
     from invdesign.report import write_report
 
-    return write_report(directory, design_figures(directory))
+    return write_report(directory, design_figures(directory) if designs else None)
 
 
 def _finish(result: Any, report: bool) -> int:
@@ -89,8 +94,8 @@ def _finish(result: Any, report: bool) -> int:
         print(f"invdesign: run {rid} ended in error; details in {directory / 'runs' / rid / 'error.txt'}",
               file=sys.stderr)
         causes.setdefault(_error_cause(directory / "runs" / rid / "error.txt"), []).append(rid)
-    if report:
-        print(f"report:  {make_report(directory)}")
+    if report:  # this process built the problems already: their design figures add no code to trust
+        print(f"report:  {make_report(directory, designs=True)}")
     code = EXIT_OK
     if causes:
         print(f"invdesign: {len(result.errors)} of {len(result.rows)} runs ended in error:", file=sys.stderr)
@@ -171,7 +176,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    print(f"report: {make_report(Path(args.directory))}")
+    print(f"report: {make_report(Path(args.directory), designs=args.design_figures)}")
+    if not args.design_figures:
+        print("design figures: not made (they run each problem's own code; --design-figures makes them)")
     return EXIT_OK
 
 
@@ -206,7 +213,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from invdesign.report import ExportError, export_designs, export_table
 
     directory = Path(args.directory)
-    problems = _built_problems(directory)
+    problems = _built_problems(directory) if args.structures else {}  # else the spaces stored in settings.json
     try:
         table = export_table(directory, args.format, args.out, spaces={k: p.space for k, p in problems.items()})
     except ExportError as err:
@@ -254,12 +261,16 @@ def parser() -> argparse.ArgumentParser:
     resume.set_defaults(func=cmd_resume)
     report = sub.add_parser("report", help="write report.md and figures in a campaign directory")
     report.add_argument("directory")
+    report.add_argument("--design-figures", action="store_true", help="also each problem's own design figures "
+                        "(builds the problems named in the campaign, i.e. runs their code: trusted campaigns only)")
     report.set_defaults(func=cmd_report)
     export = sub.add_parser("export", help="every evaluation as CSV/Parquet and the best designs as JSON")
     export.add_argument("directory")
     export.add_argument("--format", choices=("csv", "parquet"), default="csv",
                         help="table format (parquet needs pyarrow: pip install 'invdesign[parquet]')")
     export.add_argument("--out", help="table path (default DIR/evaluations.<format>)")
+    export.add_argument("--structures", action="store_true", help="also the designs' atoms (.xyz) and the "
+                        "problems' current parameter spaces (builds the problems: trusted campaigns only)")
     export.set_defaults(func=cmd_export)
     lst = sub.add_parser("list", help="registered problems and optimizers")
     lst.add_argument("--settings", action="store_true",

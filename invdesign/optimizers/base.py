@@ -14,9 +14,11 @@ Constraints follow the problem's convention (``invdesign/constraints.py``): ineq
 when ``g(z) <= tol``, equality when ``|h(z)| <= tol`` (``tol`` from the ConstraintSpec).
 ``best`` is the best feasible evaluation seen, else the least infeasible one (see ``is_better``).
 
-State. ``state_dict()`` is JSON-serialisable (``json.dumps`` works; third-party objects are
-embedded as base64 pickles, every random stream is included) and
-``fresh.load_state_dict(json.loads(json.dumps(opt.state_dict())))`` continues exactly as ``opt``.
+State. ``state_dict()`` is JSON-serialisable (``json.dumps`` works; every random stream is included)
+and ``fresh.load_state_dict(json.loads(json.dumps(opt.state_dict())))`` continues exactly as ``opt``.
+No state holds a pickle: loading a checkpoint from someone else's campaign directory must not run code
+(third-party optimizers are rebuilt by replay, see ``nevergrad_opt``); ``UntrustedState`` is raised
+for a state this code will not load.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ import abc
 import base64
 import json
 import math
-import pickle
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
@@ -34,6 +35,12 @@ if TYPE_CHECKING:
     from invdesign.problem import ConstraintSpec, Evaluation
 
 CONSTRAINT_HANDLING = ("native", "penalty", "augmented_lagrangian", "none", "per_stage")
+
+
+class UntrustedState(ValueError):
+    """A saved state that is not loaded because loading it could run code (e.g. an old pickled one).
+
+    The campaign runner then replays the run from its history instead (the same result, exactly)."""
 
 
 class StartingAt:
@@ -276,16 +283,6 @@ def make_generator(seed: int) -> torch.Generator:
     generator = torch.Generator()
     generator.manual_seed(seed)
     return generator
-
-
-def pickle_to_text(obj: Any) -> str:
-    """Base64 pickle, for third-party objects (nevergrad optimizers, numpy RNG states)."""
-    return base64.b64encode(pickle.dumps(obj)).decode("ascii")
-
-
-def pickle_from_text(text: str) -> Any:
-    """Inverse of ``pickle_to_text``. Only load states you wrote yourself (it is pickle)."""
-    return pickle.loads(base64.b64decode(text))
 
 
 def encode_float(value: float) -> float | str:

@@ -76,9 +76,9 @@ def histories(directory) -> dict[str, list[dict]]:
     return out
 
 
-def cli(*args, cwd=REPO, timeout=120, **kwargs) -> subprocess.CompletedProcess:
-    """``python -m invdesign.cli ARGS`` in a subprocess (one torch thread)."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+def cli(*args, cwd=REPO, timeout=120, env_extra: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
+    """``python -m invdesign.cli ARGS`` in a subprocess (one torch thread; ``env_extra`` added to its environment)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), **(env_extra or {})}
     return subprocess.run([sys.executable, "-m", "invdesign.cli", *map(str, args)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout, **kwargs)
 

@@ -173,7 +173,7 @@ def test_design_structure_is_ase_readable(campaign):
     ase_io = pytest.importorskip("ase.io")
     from invdesign.tb.ase_io import from_ase
 
-    main(["export", str(campaign)])
+    main(["export", str(campaign), "--structures"])  # atoms come from the problem's own code: opt-in
     problem = make_problem()
     z = load_design(problem, campaign / "designs" / "dose__random__s0.json")
     expected = problem.design_structure(problem.to_params(z))

@@ -97,7 +97,7 @@ def test_design_plot_hook_via_the_cli(tmp_path):
             "problems": [{"name": "tests.campaign.helpers:with_design_plot", "label": "designed"}],
             "optimizers": ["lbfgs"]}
     run_campaign(spec, tmp_path / "c", progress=False)
-    assert main(["report", str(tmp_path / "c")]) == 0
+    assert main(["report", str(tmp_path / "c"), "--design-figures"]) == 0
     image = tmp_path / "c" / "figures" / "design_designed" / "design.png"
     assert image.exists()
     assert "figures/design_designed/design.png" in (tmp_path / "c" / "report.md").read_text()
