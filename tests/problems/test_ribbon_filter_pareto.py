@@ -31,6 +31,19 @@ def test_batched_transmission_equals_one_by_one():
     assert float(batched.max()) <= 1 + 1e-12 and float(batched.min()) >= -1e-12  # one open channel
 
 
+def test_batched_evaluation_equals_point_by_point():
+    """``Problem.evaluate`` of a batch (one ``simulate_batch`` solve where the framework batches) gives the
+    records of point-by-point evaluation: values, objective vectors and every gradient to 1e-12."""
+    p = _problem()
+    z = p.from_unit(torch.rand(5, p.dim, generator=torch.Generator().manual_seed(2), dtype=torch.float64))
+    batch = p.evaluate(z, need_grad=True)
+    for zi, b in zip(z, batch):
+        a = p.evaluate_one(zi, need_grad=True)
+        assert abs(a.value - b.value) <= 1e-12
+        for u, v in ((a.objectives, b.objectives), (a.grad, b.grad), *zip(a.objective_grads, b.objective_grads)):
+            assert max(abs(x - y) for x, y in zip(u, v)) <= 1e-12
+
+
 def test_pristine_ribbon_sits_on_the_reference_point():
     p = _problem()
     e = p.evaluate_one(torch.zeros(p.dim, dtype=torch.float64))
