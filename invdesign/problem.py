@@ -232,6 +232,8 @@ class Problem(abc.ABC):
     def evaluate(self, z: torch.Tensor, need_grad: bool = False) -> list[Evaluation]:
         """Evaluate points ``z`` of shape ``(n, dim)`` (or one point ``(dim,)``), one ``Evaluation`` each.
 
+        A problem that defines ``simulate_batch`` simulates a batch of two or more points in one call
+        (``invdesign.batch_eval``: the same records, each point's cost unchanged).
         Raises only for a malformed call (``z`` of the wrong shape, duplicate constraint names): everything
         that goes wrong inside a point's simulation, objective, constraints or gradients is recorded as a
         failed evaluation.
@@ -242,6 +244,10 @@ class Problem(abc.ABC):
         if z.ndim != 2 or z.shape[1] != self.dim:
             raise ValueError(f"problem '{self.name}': points must have shape (n, {self.dim}); got {tuple(z.shape)}")
         cost = self.grad_cost_factor if need_grad else 1.0
+        if len(z) > 1 and callable(getattr(self, "simulate_batch", None)):  # one batched simulation
+            from invdesign.batch_eval import evaluate_batch
+
+            return evaluate_batch(self, z, need_grad, cost)
         return [self._evaluate_point(zi, need_grad, cost) for zi in z]
 
     def evaluate_one(self, z: torch.Tensor, need_grad: bool = False) -> Evaluation:

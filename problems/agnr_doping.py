@@ -17,6 +17,7 @@ default start is the box corner-ish point ``INIT_OFFSET`` away from them.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, final
 
 import torch
@@ -122,11 +123,41 @@ class AGNRDoping(Problem):
         self.objective = WindowAverage(key="transmission")
         self.dopant_sites = sites
         self.carbon = c
+        self.doped_leads = doped_leads
 
     def simulate(self, params):
         model = doped_model(self.base, params["dopant"])
         system = two_terminal(model, self.device_structure, self.left, self.right)
         return {"transmission": solve(system.device, self.energies).transmission()}
+
+    def simulate_batch(self, params) -> list[dict]:
+        """Responses of ``n`` points (``params["dopant"]`` of shape (n, 13)) from one batched solve: the n
+        Hamiltonians stacked along a leading batch dimension (``robust_doping.BatchedDevices``, H and S linear
+        in the shell integrals), T(E) of shape (n, nE). Doped leads, or a model that is not pz-only without
+        distance scaling, fall back to ``simulate`` per point."""
+        x = params["dopant"]
+        batched = self._batched_devices()
+        if batched is None:
+            return [self.simulate({"dopant": xi}) for xi in x]
+        device = batched.device(x, self._dopant_mask.expand(x.shape[0], -1))
+        return [{"transmission": t} for t in solve(device, self.energies).transmission()]
+
+    def _batched_devices(self):
+        """The batched assembly, built on first use (building a problem must stay cheap); None where it does
+        not apply (doped leads: its leads are pristine carbon)."""
+        if not hasattr(self, "_batched"):
+            from problems.robust_doping import BatchedDevices  # imports this module: not at the top
+
+            self._batched = None
+            if not self.doped_leads:
+                pristine = dataclasses.replace(self.device_structure, species=("C",) * len(self.device_structure.species))
+                try:
+                    self._batched = BatchedDevices(self.base, pristine, self.left, self.right)
+                except ValueError:  # e.g. a model with distance scaling: H is not linear in the integrals
+                    self._batched = None
+            self._dopant_mask = torch.zeros(len(self.device_structure.species), dtype=torch.bool)
+            self._dopant_mask[self.dopant_sites] = True
+        return self._batched
 
 
     def plot_design(self, params: dict, out_dir) -> list:
