@@ -20,10 +20,17 @@ round starts only if its whole batch fits in ``max_evals`` and ``max_cost``; ``m
 between rounds against the run's accumulated active time (time before a kill since the last record is
 not counted). Recorded but untold evaluations are always told, even past the time budget.
 
-``grad_cost_factor`` is measured once per problem of the campaign (the first run to need it writes
-``grad_costs/<problem>.json``; the others read it) and recorded in ``settings.json`` on a run's first
-start, reused on resume: every optimizer of a problem is charged alike, and cost accounting never
-changes halfway, even for problems that measure it.
+``grad_cost_factor`` (the forward-equivalent cost of a value + gradient) comes from, in this order: the
+spec's ``budget.grad_cost`` (source "spec"), the problem's own declared factor (a class attribute or a
+setting: "problem"), else a measurement ("measured"). A measurement is made once per problem of the
+campaign (the first run to need it writes ``grad_costs/<problem>.json``; the others read it); with a
+spec value it is still made, and recorded beside the value used. A measured factor is a CPU-time ratio
+and moves with the machine's load (1.000 in a Python session, 1.074 in a campaign, same problem), so
+the same ``max_cost`` buys a different number of gradient evaluations: fix it in the spec (and pass the
+same ``grad_cost`` to ``driver.minimize``) where runs must be reproducible. Factor, source and
+measurement are recorded in ``settings.json`` (``problem_info``) on a run's first start, reused on
+resume, and shown in ``summary.csv``: every optimizer of a problem is charged alike, and cost
+accounting never changes halfway.
 
 High-dimensional problems get compact history lines (``storage`` docstring: no gradients, the point
 as a digest). Replaying such a line to a gradient method re-evaluates its point (at most one round
@@ -39,6 +46,7 @@ sees what batching saves).
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import time
@@ -50,7 +58,7 @@ from invdesign.campaign import registry
 from invdesign.campaign.lease import DEFAULT_TTL_S, Lease, LeaseLost, foreign_holder
 from invdesign.campaign.records import best_index, num, rank_key
 from invdesign.ranking import FAILED_KEY
-from invdesign.campaign.spec import Unit
+from invdesign.campaign.spec import GRAD_COST_KEY, Unit
 from invdesign.optimizers.base import UntrustedState
 from invdesign.designs import try_space_dict
 from invdesign.multiobjective import objectives_info
@@ -91,6 +99,16 @@ def set_torch_threads(threads: int | None) -> None:
 
         if torch.get_num_threads() != threads:
             torch.set_num_threads(int(threads))
+
+
+def declared_grad_cost_factor(problem: Any) -> float | None:
+    """The factor a problem states itself (a number as class attribute, or one set on the instance, e.g.
+    by a ``grad_cost_factor`` setting), None when reading it would measure it."""
+    attr = inspect.getattr_static(problem, "grad_cost_factor", None)
+    if attr is not None and not isinstance(attr, property):
+        return float(attr)
+    value = getattr(problem, "_grad_cost_factor", None)  # Problem's lazily measured cache, or a set value
+    return None if value is None else float(value)
 
 
 def _valid_factor(record: Any) -> bool:
@@ -253,7 +271,7 @@ class Run:
             specs = problem.constraint_specs
             info = {
                 "name": getattr(problem, "name", u.problem_name), "description": getattr(problem, "description", ""),
-                "dim": int(problem.dim), "grad_cost_factor": self._shared_grad_cost_factor(problem),
+                "dim": int(problem.dim), **self._grad_cost(problem),
                 "optimum_value": problem.optimum_value, "tolerance": problem.tolerance,
                 "constraints": [{"name": s.name, "kind": s.kind, "tol": float(s.tol)} for s in specs],
                 "parameter_names": list(problem.space.names()) if hasattr(problem, "space") else None,
@@ -267,8 +285,20 @@ class Run:
         self.specs = info["constraints"]
         return problem
 
-    def _shared_grad_cost_factor(self, problem: Any) -> float:
-        """The campaign's factor for this problem: measured here if no other run has measured it yet."""
+    def _grad_cost(self, problem: Any) -> dict[str, Any]:
+        """``grad_cost_factor`` (set on ``problem``), ``grad_cost_source`` and ``grad_cost_measured`` (module docstring)."""
+        fixed = self.unit.budget.get(GRAD_COST_KEY)
+        declared = declared_grad_cost_factor(problem)
+        if fixed is None and declared is not None:
+            return {"grad_cost_factor": declared, "grad_cost_source": "problem", "grad_cost_measured": None}
+        measured = self._shared_measurement(problem)
+        factor = float(fixed) if fixed is not None else measured
+        problem.grad_cost_factor = factor
+        return {"grad_cost_factor": factor, "grad_cost_source": "spec" if fixed is not None else "measured",
+                "grad_cost_measured": measured}
+
+    def _shared_measurement(self, problem: Any) -> float:
+        """The campaign's measured factor for this problem: measured here if no other run has measured it yet."""
         path = self.dir.parent.parent / GRAD_COSTS_DIR / f"{sanitize(self.unit.problem)}.json"
         try:
             known = read_json(path)
@@ -276,7 +306,7 @@ class Run:
         except StorageError:  # truncated or garbage (written atomically: damaged from outside)
             known, damaged = None, True
         if known is None or damaged:
-            factor = float(problem.grad_cost_factor)
+            factor = float(problem.measure_grad_cost_factor())
             self.check_lease()
             record = {"grad_cost_factor": factor, "measured_by": self.unit.run_id}
             if damaged:  # measured again; runs already started keep theirs (settings.json)
@@ -285,8 +315,7 @@ class Run:
             if create_json(path, record):
                 return factor
             known = read_json(path)  # another run measured it meanwhile: theirs counts for all
-        problem.grad_cost_factor = float(known["grad_cost_factor"])
-        return problem.grad_cost_factor
+        return float(known["grad_cost_factor"])
 
     def _loop(self, settings: dict[str, Any]) -> str:
         from invdesign.optimizers import make_optimizer

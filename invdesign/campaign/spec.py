@@ -12,6 +12,10 @@ A campaign is problems x optimizers x seeds; each combination is a ``Unit`` (one
     max_time_s = 600.0                # wall time, checked between ask/tell rounds
     fail_fast = 5                     # optional: stop a run (as an error) whose first 5 evaluations all
                                       #   fail for the same reason (0: never; default 5)
+    grad_cost = 2.0                   # optional: a value + gradient costs this many forward-equivalents,
+                                      #   fixed (default: the problem's declared factor, else measured once
+                                      #   per campaign, which depends on the machine's load); the measured
+                                      #   value is recorded beside it (settings.json, summary.csv)
 
     [[problems]]
     name = "toy/quadratic"            # registry name (invdesign.registry) or "package.module:factory"
@@ -55,6 +59,7 @@ from invdesign.settings import Setting, check_setting_type, declared, listing, p
 
 BUDGET_KEYS = ("max_cost", "max_evals", "max_time_s")
 FAIL_FAST_KEY = "fail_fast"  # allowed in a budget table, but no budget by itself
+GRAD_COST_KEY = "grad_cost"  # the same: how cost is counted, not a limit
 TOP_KEYS = ("name", "description", "seeds", "budget", "problems", "optimizers")
 PROBLEM_KEYS = ("name", "label", "settings", "budget", "target", "start")
 STARTS = ("problem", "random")
@@ -134,9 +139,10 @@ class CampaignSpec:
         out = []
         for p in self.problems:
             budget = {k: p.budget.get(k, self.budget.get(k)) for k in BUDGET_KEYS}
-            fail_fast = p.budget.get(FAIL_FAST_KEY, self.budget.get(FAIL_FAST_KEY))
-            if fail_fast is not None:  # only when given: stored units of older campaigns stay equal
-                budget[FAIL_FAST_KEY] = fail_fast
+            for key in (FAIL_FAST_KEY, GRAD_COST_KEY):
+                value = p.budget.get(key, self.budget.get(key))
+                if value is not None:  # only when given: stored units of older campaigns stay equal
+                    budget[key] = value
             for o in self.optimizers:
                 for seed in self.seeds:
                     out.append(Unit(p.label, p.name, dict(p.settings), o.label, o.name, dict(o.settings),
@@ -270,15 +276,21 @@ class _Validator:
                 else:
                     self.err(path, f"must be a non-negative integer (evaluations; 0: never stop early); "
                                    f"got {_type_name(v)} {v!r}")
+            elif k == GRAD_COST_KEY:
+                if _is_number(v) and v >= 1:
+                    out[k] = float(v)
+                else:
+                    self.err(path, f"must be a number >= 1 (forward-equivalent simulations per value + gradient); "
+                                   f"got {_type_name(v)} {v!r}")
             elif k not in BUDGET_KEYS:
-                self.err(path, f"unknown budget key; valid: {', '.join(BUDGET_KEYS + (FAIL_FAST_KEY,))}")
+                self.err(path, f"unknown budget key; valid: {', '.join(BUDGET_KEYS + (FAIL_FAST_KEY, GRAD_COST_KEY))}")
             elif k == "max_evals" and not (_is_int(v) and v > 0):
                 self.err(path, f"must be a positive integer; got {_type_name(v)} {v!r}")
             elif k != "max_evals" and not (_is_number(v) and v > 0):
                 self.err(path, f"must be a positive number; got {_type_name(v)} {v!r}")
             else:
                 out[k] = v
-        if not set(out) - {FAIL_FAST_KEY} and not any(k.startswith(key + ".") for k, _ in self.errors):
+        if not set(out) - {FAIL_FAST_KEY, GRAD_COST_KEY} and not any(k.startswith(key + ".") for k, _ in self.errors):
             if key == "budget":
                 self.err(key, f"is empty: give at least one of {', '.join(BUDGET_KEYS)}")
         return out

@@ -1,7 +1,10 @@
 """``summary.csv``: one row per run, in the spec's order (problem, then optimizer, then seed).
 
 Columns: problem, optimizer, seed, best_value, best_feasible, evaluations, wall_time_s, status, then
-cost (forward-equivalent simulations), failed_evaluations, stop_reason. Numbers are written with
+cost (forward-equivalent simulations), failed_evaluations, stop_reason, and the cost of a value +
+gradient the run was charged: grad_cost_factor, grad_cost_source ("spec": the spec's budget.grad_cost,
+"problem": declared by the problem, "measured"; empty for runs not started or stored before sources
+were recorded) and grad_cost_measured (the campaign's measurement, where one was made). Numbers are written with
 ``repr`` (exact); a run without any usable evaluation has best_value ``nan``. status is "completed",
 "error", "partial" (started, not finished) or "pending". Everything is computed from the run
 directories (the best from the history, ranked as in ``records.py``), never from an optimizer.
@@ -32,8 +35,8 @@ from invdesign.campaign.storage import (
 )
 
 COLUMNS = ("problem", "optimizer", "seed", "best_value", "best_feasible", "evaluations", "wall_time_s", "status",
-           "cost", "failed_evaluations", "stop_reason")
-COMPARED = tuple(c for c in COLUMNS if c != "wall_time_s")  # what is reproducible
+           "cost", "failed_evaluations", "stop_reason", "grad_cost_factor", "grad_cost_source", "grad_cost_measured")
+COMPARED = tuple(c for c in COLUMNS if c not in ("wall_time_s", "grad_cost_measured"))  # what is reproducible
 
 
 def _fmt(value: Any) -> str:
@@ -49,6 +52,11 @@ def summarize_run(campaign_dir: str | os.PathLike, unit: Unit) -> dict[str, Any]
     row: dict[str, Any] = {"problem": unit.problem, "optimizer": unit.optimizer, "seed": unit.seed}
     status = run_state(rdir)
     done = read_completed(rdir)
+    try:
+        info = (read_json(rdir / SETTINGS_FILE, {}) or {}).get("problem_info") or {}
+    except StorageError:
+        info = {}
+    row.update({k: info.get(k) for k in ("grad_cost_factor", "grad_cost_source", "grad_cost_measured")})
     if done is not None:
         row.update({k: done.get(k) for k in ("best_value", "best_feasible", "evaluations", "cost",
                                              "failed_evaluations", "stop_reason")})
@@ -59,8 +67,7 @@ def summarize_run(campaign_dir: str | os.PathLike, unit: Unit) -> dict[str, Any]
             records = read_history(rdir / HISTORY_FILE)[0]
         except StorageError:
             records = []
-        settings = read_json(rdir / SETTINGS_FILE, {}) or {}
-        specs = (settings.get("problem_info") or {}).get("constraints", [])
+        specs = info.get("constraints", [])
         i = best_index(records, specs)
         best = records[i] if i is not None else None
         checkpoint = read_json(rdir / CHECKPOINT_FILE, {}) or {}

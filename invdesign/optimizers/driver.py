@@ -122,16 +122,23 @@ class Budget:
 def minimize(problem: Any, optimizer: Optimizer, max_cost: float | None = None,
              max_evals: int | None = None, max_time_s: float | None = None,
              callback: Callable[[Optimizer, list[Any]], bool | None] | None = None,
-             fail_fast: int = FAIL_FAST_EVALS) -> RunResult:
+             fail_fast: int = FAIL_FAST_EVALS, grad_cost: float | None = None) -> RunResult:
     """Step until the optimizer is done or a budget would be exceeded (``Budget.stop_reason``).
 
     ``callback(optimizer, evaluations)`` runs after each step; returning True stops the run.
     ``max_time_s`` is checked between steps (a step is never interrupted). ``fail_fast``: stop when
-    the first that many evaluations all failed for the same reason (0: never). Without a feasible
-    evaluation the result's ``message`` says so and a ``NoFeasiblePointWarning`` is issued.
+    the first that many evaluations all failed for the same reason (0: never). ``grad_cost``: a fixed
+    forward-equivalent cost of a value + gradient, set as ``problem.grad_cost_factor`` (a campaign
+    spec's ``budget.grad_cost``: ``minimize(problem, optimizer, **unit.budget)`` spends a budget exactly
+    as the campaign does); None: the problem's own, declared or measured (load dependent). Without a
+    feasible evaluation the result's ``message`` says so and a ``NoFeasiblePointWarning`` is issued.
     """
     if max_cost is None and max_evals is None and max_time_s is None and callback is None:
         raise ValueError("minimize needs a budget: max_cost, max_evals, max_time_s or a callback")
+    if grad_cost is not None:
+        if not grad_cost >= 1.0:
+            raise ValueError(f"grad_cost must be >= 1 (forward-equivalent simulations); got {grad_cost!r}")
+        problem.grad_cost_factor = float(grad_cost)
     budget = Budget(max_cost, max_evals, max_time_s, fail_fast)
     start = time.perf_counter()
     history: list[Any] = []

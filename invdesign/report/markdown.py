@@ -67,14 +67,16 @@ def write_report(campaign_dir: str | os.PathLike, design_figures: dict[str, list
         f"{len(data.runs)} runs: " + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())) + ".\n")
     add(f"Seeds: {', '.join(map(str, data.seeds))}. Budget per run: "
         f"{_settings(data.spec.get('budget', {}))} (cost in forward-equivalent simulations; a gradient "
-        f"evaluation costs the problem's grad_cost_factor).\n")
-    add("| problem | registered as | settings | dim | budget | success target |")
-    add("|---|---|---|---|---|---|")
+        f"evaluation costs the problem's grad_cost_factor: the gradient cost column, with where it came "
+        f"from, spec, problem or measured, and the campaign's measurement beside a fixed one).\n")
+    add("| problem | registered as | settings | dim | budget | gradient cost | success target |")
+    add("|---|---|---|---|---|---|---|")
     for p in data.spec["problems"]:
         target, source = analysis.target_for(data, p["label"])
         info = data.problem_info(p["label"])
         add(f"| {p['label']} | `{p['name']}` | {_settings(p['settings'])} | {info.get('dim', '-')} | "
-            f"{_settings(p.get('budget') or {}) if p.get('budget') else 'campaign'} | {_g(target, 6)} ({source}) |")
+            f"{_settings(p.get('budget') or {}) if p.get('budget') else 'campaign'} | {_grad_cost(info)} | "
+            f"{_g(target, 6)} ({source}) |")
     add("")
     add("| optimizer | registered as | settings |")
     add("|---|---|---|")
@@ -178,3 +180,15 @@ def write_report(campaign_dir: str | os.PathLike, design_figures: dict[str, list
     path = root / REPORT_FILE
     atomic_write_text(path, "\n".join(lines) + "\n")
     return path
+
+
+def _grad_cost(info: dict) -> str:
+    """``2 (spec; measured 1.07)``: the factor a problem's runs were charged, its source, the measurement."""
+    factor = info.get("grad_cost_factor")
+    if factor is None:
+        return "-"
+    source, measured = info.get("grad_cost_source"), info.get("grad_cost_measured")
+    notes = [source] if source else []
+    if measured is not None and source != "measured":
+        notes.append(f"measured {_g(measured, 3)}")
+    return f"{_g(factor, 4)}" + (f" ({'; '.join(notes)})" if notes else "")
