@@ -11,10 +11,16 @@ the paper: batches of 64, learning rate 1e-3).
 
 The minibatch is drawn from a generator seeded by a hash of the evaluated point, so the problem keeps
 no state: the same point always sees the same energies, and a resumed campaign replays exactly.
+
+Building it: the target T(E) (the 7-4 junction on all energies) and the physical 5-2 matrices depend on
+the settings only, so each is computed once per process and settings (``_target_transmission``,
+``_physical_matrices``) and shared read-only by every problem built after: a campaign worker builds the
+problem for each of its runs, ``invdesign report --design-figures`` and ``full_loss_curves`` build it again.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from typing import Annotated, final
@@ -110,6 +116,22 @@ def physical_matrices(widths: tuple[int, int], cells: tuple[int, int]) -> tuple[
     return mats, shapes
 
 
+def _energies(e_min: float, e_max: float, n_energies: int) -> torch.Tensor:
+    """``n_energies`` energies strictly inside ``(e_min, e_max)``, off the grid's ends."""
+    return torch.linspace(e_min, e_max, n_energies + 2, dtype=DTYPE)[1:-1]
+
+
+@functools.lru_cache(maxsize=4)
+def _target_transmission(widths: tuple[int, int], cells: tuple[int, int], e_min: float, e_max: float,
+                         n_energies: int) -> torch.Tensor:
+    """The target T(E), once per process and settings (read-only: shared by every problem built with them)."""
+    return junction_transmission(widths, cells, _energies(e_min, e_max, n_energies)).detach()
+
+
+# the physical matrices, once per process and widths/cells (read-only, like the target)
+_physical_matrices = functools.lru_cache(maxsize=4)(physical_matrices)
+
+
 @final
 class MinibatchMSE(Objective):
     """Mean squared error of T on the minibatch the response carries."""
@@ -131,10 +153,9 @@ class JunctionFit(Problem):
                  batch: Annotated[int, Range(1)] = BATCH, e_min: float = E_MIN_EV, e_max: float = E_MAX_EV,
                  eta: Annotated[float, Range(0.0)] = ETA_EV, box_ev: Annotated[float, Range(0.0, low_open=True)] = BOX_EV):
         self.widths, self.cells, self.batch, self.eta = tuple(model), tuple(cells), int(batch), float(eta)
-        # energies strictly inside (e_min, e_max), off the grid's ends
-        self.energies = torch.linspace(e_min, e_max, n_energies + 2, dtype=DTYPE)[1:-1]
-        self.target = junction_transmission(tuple(target), tuple(cells), self.energies)
-        mats, shapes = physical_matrices(self.widths, self.cells)
+        self.energies = _energies(e_min, e_max, n_energies)
+        self.target = _target_transmission(tuple(target), tuple(cells), float(e_min), float(e_max), int(n_energies))
+        mats, shapes = _physical_matrices(self.widths, self.cells)
         self.layout = _Layout(shapes)
         init = self.layout.pack(mats)
         self.space = ParameterSpace([Block("h", (self.layout.size,), lower=init - box_ev, upper=init + box_ev,
