@@ -83,10 +83,11 @@ if ARGS is not None:
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from invdesign.negf import Device, solve  # noqa: E402
+from invdesign.negf import Device, Lead, solve  # noqa: E402
+from invdesign.negf.lead_bands import lead_band_edges  # noqa: E402
 from invdesign.tb.builders import nanotube  # noqa: E402
-from invdesign.tb.ribbons import ACC_NM, T_EV, armchair_ribbon, periodic_cell  # noqa: E402
-from negf_cases import DisorderedStrip, agnr_device, lead_band_extrema  # noqa: E402
+from invdesign.tb.ribbons import ACC_NM, T_EV, armchair_ribbon_cell, periodic_cell  # noqa: E402
+from negf_cases import DisorderedStrip, agnr_device  # noqa: E402
 from timing import busy_seconds, fmt_stats, hardware_info, header, print_hardware, time_stats  # noqa: E402
 
 try:
@@ -123,7 +124,7 @@ def make_case(name: str) -> Case:
                     {"kind": "square", "width": width, "length": length, "t": -1.0, "onsite": s.base.tolist()},
                     s.h00, s.h01)
     if name == "agnr7":
-        cell, n_e = armchair_ribbon(7), 400
+        cell, n_e = armchair_ribbon_cell(7), 400
         dev, cells = agnr_device(238)
         base = torch.stack([b.diagonal() - cell.h00.diagonal() for b in dev.blocks])
         desc = f"7-AGNR, {cells} cells = {base.numel()} atoms, NN pz t={T_EV} eV, {n_e} energies in (-2, 2) eV"
@@ -236,7 +237,7 @@ def run_case(case: Case, worker: KwantWorker, repeats: int, full_smatrix: bool =
                 if not dt <= TOL:
                     raise SystemExit(f"FAIL {case.name}: max |T_ours - T_kwant| = {dt:.3e} > {TOL:g} ({k}, round {r})")
     t_k = res["kwant"]
-    edges = lead_band_extrema(case.h00, case.h01)
+    edges = lead_band_edges(Lead(case.h00, case.h01))
     e = case.energies.numpy()
     stats = {k: {"wall": time_stats(wall[k], other[k]), "cpu": time_stats(cpu[k])} for k in fns}
     med = {k: (stats[k]["wall"]["median_s"], stats[k]["cpu"]["median_s"]) for k in fns}

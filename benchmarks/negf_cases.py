@@ -13,7 +13,8 @@ import numpy as np
 import torch
 
 from invdesign.negf import KB_EV, Device, Lead, seebeck, solve
-from invdesign.tb.ribbons import armchair_ribbon
+from invdesign.negf.lead_bands import lead_band_edges
+from invdesign.tb.ribbons import armchair_ribbon_cell
 from timing import fmt_stats, measure_interleaved, ratio_stats, without_last
 
 # Reference timings from the AD-NEGF paper (Zhouyin et al.): Seebeck coefficient of a 7-AGNR at
@@ -47,20 +48,6 @@ def strip_device(h00, h01, left, right, onsite: torch.Tensor) -> Device:
 def midpoint_grid(lo: float, hi: float, n: int) -> torch.Tensor:
     """``n`` cell midpoints of [lo, hi]: never the end points, never E = 0 for symmetric even n."""
     return lo + (torch.arange(n, dtype=torch.float64) + 0.5) * (hi - lo) / n
-
-
-def lead_band_extrema(h00: torch.Tensor, h01: torch.Tensor, nk: int = 2001) -> np.ndarray:
-    """Band extrema (eV) of the periodic lead from a dense k grid (includes k = 0 and pi)."""
-    k = np.linspace(0.0, np.pi, nk)
-    a, b = h00.numpy(), h01.numpy()
-    bands = np.array([np.linalg.eigvalsh(a + b * np.exp(1j * q) + b.T * np.exp(-1j * q)) for q in k])
-    ext = []
-    for j in range(bands.shape[1]):
-        e = bands[:, j]
-        ext += [e[0], e[-1]]
-        inner = np.nonzero((np.diff(np.sign(np.diff(e))) != 0))[0] + 1
-        ext += list(e[inner])
-    return np.unique(np.round(ext, 10))
 
 
 @dataclasses.dataclass
@@ -174,7 +161,7 @@ def agnr_device(n_atoms_target: int, seed: int = 1):
     Anderson disorder (uniform in [-0.5, 0.5] eV): a clean ribbon has a step-like T(E) with
     d ln T / dE = 0 between band edges, which would make the AD-vs-FD comparison empty.
     """
-    cell = armchair_ribbon(7)
+    cell = armchair_ribbon_cell(7)
     n_cell = cell.h00.shape[-1]
     cells = max(1, round(n_atoms_target / n_cell))
     gen = torch.Generator().manual_seed(seed)
@@ -183,11 +170,11 @@ def agnr_device(n_atoms_target: int, seed: int = 1):
 
 
 def bench_seebeck(n_atoms_target, n_energies, repeats, steps=FD_STEPS, seed=1) -> dict:
-    cell = armchair_ribbon(7)
+    cell = armchair_ribbon_cell(7)
     n_cell = cell.h00.shape[-1]
     dev, cells = agnr_device(n_atoms_target, seed)
     energies = midpoint_grid(-2.0, 2.0, n_energies)
-    edges = lead_band_extrema(cell.h00, cell.h01)
+    edges = lead_band_edges(cell.leads()[1])
     edges_in = edges[(edges > -2.0) & (edges < 2.0)]
     e_np = energies.numpy()
     dist_edge = (np.min(np.abs(e_np[:, None] - edges_in[None, :]), axis=1) if edges_in.size

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from invdesign.negf import open_channels, solve
-from invdesign.tb.ribbons import armchair_ribbon
+from invdesign.tb.ribbons import armchair_ribbon_cell
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--energies", type=int, default=801, help="number of energies in [-3, 3] eV")
     args = parser.parse_args(argv)
 
-    cell = armchair_ribbon(args.width)
+    cell = armchair_ribbon_cell(args.width)
     device = cell.device(args.cells)
     energies = torch.linspace(-3.0, 3.0, args.energies, dtype=torch.float64)
     start = time.perf_counter()

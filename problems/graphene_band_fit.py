@@ -77,7 +77,7 @@ from invdesign.params import DTYPE, Block, ParameterSpace
 from invdesign.problem import Problem
 from invdesign.settings import Range, checked_settings, settings_like
 from invdesign.tb import bloch_hamiltonian, graphene_sheet, tables
-from invdesign.tb.bands import BlochHamiltonian, reciprocal_lattice
+from invdesign.tb.bands import BlochHamiltonian, k_path, reciprocal_lattice
 from invdesign.tb.model import Shell, Species, TBModel
 from problems import PROBLEMS
 
@@ -157,20 +157,15 @@ def high_symmetry_points(acc_nm: float = ACC_NM) -> dict[str, torch.Tensor]:
 
 
 def loop_k_points(n_k: int = N_K, acc_nm: float = ACC_NM) -> tuple[torch.Tensor, dict[str, int]]:
-    """``n_k`` points on the closed loop Gamma-K-M-Gamma, spaced ~uniformly in |k| (each segment gets
-    points in proportion to its length; corners included, the closing Gamma not repeated).
+    """``n_k`` points on the closed loop Gamma-K-M-Gamma, spaced ~uniformly in |k| (``tb.bands.k_path`` with
+    ``n_k`` and ``closed``: each segment gets points in proportion to its length; corners included, the closing
+    Gamma not repeated).
 
     Returns k (n_k, 3) in 1/nm and the index of each corner.
     """
     p = high_symmetry_points(acc_nm)
-    corners = [p["G"], p["K"], p["M"], p["G"]]
-    lengths = [float(torch.linalg.vector_norm(b - a)) for a, b in zip(corners, corners[1:])]
-    counts = [round(n_k * L / sum(lengths)) for L in lengths[:2]]
-    counts.append(n_k - sum(counts))
-    if min(counts) < 2:
-        raise ValueError(f"n_k = {n_k} is too small for three segments")
-    ks = [a + torch.arange(c, dtype=DTYPE)[:, None] / c * (b - a) for a, b, c in zip(corners, corners[1:], counts)]
-    return torch.cat(ks), {"G": 0, "K": counts[0], "M": counts[0] + counts[1]}
+    k, _, corners = k_path([p[c].tolist() for c in "GKMG"], n_k=n_k, closed=True)
+    return k, dict(zip("GKM", corners))
 
 
 # --------------------------------------------------------------------------- fast differentiable bands
@@ -442,7 +437,6 @@ class GrapheneBandFit(Problem):
 
         from matplotlib.figure import Figure
 
-        from invdesign.tb.bands import k_path
         from invdesign.tb.plot import plot_bands
 
         out = pathlib.Path(out_dir)

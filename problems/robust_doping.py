@@ -48,7 +48,7 @@ from invdesign.tb import two_terminal
 from invdesign.tb.hamiltonian import bond_mask, coupling_blocks
 from invdesign.tb.model import TBModel
 from invdesign.tb.structure import Structure
-from invdesign.tb.transport import lead_blocks
+from invdesign.tb.transport import lead_principal_layer
 from problems import PROBLEMS
 from problems.agnr_doping import (BOX_EV, CELLS, DOPANT_LINE, E_MAX_EV, E_MIN_EV, INIT_OFFSET, MODEL_SET,
                                   N_ENERGIES, OVERLAP_BOX, PARAM_NAMES, WIDTH, AGNRDoping, BoxEV, Count,
@@ -127,7 +127,7 @@ class BatchedDevices:
         self.adjacency = torch.stack([coupling_blocks(m, device, device)[0] for m in probes])
         self.leads, self.lead_adjacency, self.touched = [], [], []
         for cell in (left, right):
-            cell, blocks = lead_blocks(base, cell)  # may enlarge the cell to a principal layer
+            cell, blocks = lead_principal_layer(base, cell)  # may enlarge the cell to a principal layer
             cols = torch.nonzero(bond_mask(base, cell, device).any(0)).reshape(-1)  # structural, as two_terminal
             self.leads.append(blocks)
             self.lead_adjacency.append(torch.stack([coupling_blocks(m, cell, device)[0][:, cols] for m in probes]))

@@ -9,7 +9,8 @@ drain doped with 5e-3 donors per atom, double gate (top and bottom planes) over 
 1.5 nm SiO2 (eps_r 3.9) between the tube surface and each gate, V_ds = 0.1 V, V_gs = 0 .. 0.5 V, 300 K.
 Here the Poisson equation is solved on a 3D grid around the tube (SiO2 everywhere, zero-field
 side boundaries, source/drain planes at the tube ends held at their neutral potentials), the channel
-is the real-space pz nearest-neighbour tube (t = -2.7 eV, a_cc = 0.142 nm), one ring per slice.
+is the real-space pz nearest-neighbour tube of ``invdesign.tb`` (t = -2.7 eV, a_cc = 0.142 nm), one ring per
+slice (:func:`nanotube_channel`).
 
 Run ``python -m invdesign.scf.examples`` to write ``results/scf_vides/`` (CSV + PNG).
 """
@@ -22,13 +23,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from invdesign.negf.system import Device, Lead
+from invdesign.negf.system import Device
 from invdesign.scf.device import FETDevice
 from invdesign.scf.grid import Box, screened_1d, tensor_grid
 from invdesign.scf.loop import SCFOptions
 from invdesign.scf.modespace import effective_mass_chain
-
-T_EV, ACC_NM = -2.7, 0.142
+from invdesign.tb import nanotube, two_terminal, wire
+from invdesign.tb.ribbons import ACC_NM, T_EV, armchair_ribbon_cell, pz_model
 
 
 def chain_fet(source: int = 12, channel: int = 24, drain: int = 12, *, a_nm: float = 0.25, mstar: float = 0.19,
@@ -65,9 +66,7 @@ def ribbon_fet(width: int = 12, cells: int = 50, contact_cells: int = 15, *, dop
     atom, the gate covers the rest. Returns ``(fet, cell_of_orbital)``: the (n_orbitals,) index of each
     orbital's cell, to build the doping from a per-cell profile ``fet.doping = profile[cell_of_orbital]``.
     """
-    from invdesign.tb.ribbons import armchair_ribbon
-
-    cell = armchair_ribbon(width)
+    cell = armchair_ribbon_cell(width)
     device = cell.device(cells)
     base = np.asarray(cell.positions, dtype=float)
     base = np.column_stack([base, np.zeros((len(base), 3 - base.shape[1]))]) if base.shape[1] < 3 else base
@@ -93,53 +92,15 @@ def default_fet(**kwargs) -> tuple[FETDevice, torch.Tensor]:
     return ribbon_fet(**kwargs)
 
 
-def zigzag_nanotube(n: int, cells: int, t: float = T_EV, acc: float = ACC_NM) -> tuple[Device, np.ndarray]:
-    """(n, 0) nanotube, nearest-neighbour pz: ``(device, positions)`` with one ring (n atoms) per slice.
+def nanotube_channel(n: int, m: int, cells: int, t: float = T_EV, acc: float = ACC_NM) -> tuple[Device, np.ndarray]:
+    """An (n, m) carbon-nanotube channel: ``cells`` unit cells of ``invdesign.tb.nanotube(n, m)`` between
+    leads of the same tube, nearest-neighbour pz (hopping ``t`` eV between atoms ``acc`` nm apart).
 
-    A unit cell (length 3 acc) holds 4 rings at x = 0, acc/2, 3acc/2, 2acc (angular offsets 0, pi/n,
-    pi/n, 0); bonds ring0-ring1 and ring2-ring3 zigzag, ring1-ring2 and ring3-next ring0 along the
-    axis. Leads: the same tube (cells of 4 rings). Positions (nm): axis along x through y = z = 0.
+    Returns ``(device, orbital positions (nm) in slice order)``, axis along x through y = z = 0. The
+    slicing follows the bonds: one ring (n atoms) per slice for an (n, 0) tube, whose unit cell (length
+    3 acc) holds 4 rings at x = 0, acc, 3acc/2, 5acc/2.
     """
-    radius = n * math.sqrt(3) * acc / (2 * math.pi)
-    ring_x = np.array([0.0, 0.5, 1.5, 2.0]) * acc
-    ring_phase = np.array([0, 1, 1, 0]) * math.pi / n
-
-    def ring_positions(k: int, x0: float = 0.0) -> np.ndarray:
-        theta = 2 * math.pi * np.arange(n) / n + ring_phase[k % 4]
-        x = x0 + (k // 4) * 3 * acc + ring_x[k % 4]
-        return np.column_stack([np.full(n, x), radius * np.cos(theta), radius * np.sin(theta)])
-
-    def hop(pa: np.ndarray, pb: np.ndarray) -> torch.Tensor:
-        d = np.linalg.norm(pa[:, None] - pb[None], axis=-1)
-        return torch.as_tensor(np.where((d > 0.5 * acc) & (d < 1.2 * acc), t, 0.0))
-
-    n_rings = 4 * cells
-    rings = [ring_positions(k) for k in range(n_rings)]
-    zero = torch.zeros(n, n, dtype=torch.float64)
-    couplings = [hop(rings[k], rings[k + 1]) for k in range(n_rings - 1)]
-    cell = np.concatenate([ring_positions(k) for k in range(4)])
-    nxt = cell + np.array([3 * acc, 0.0, 0.0])
-    h00 = hop(cell, cell)
-    h01 = hop(cell, nxt)  # <cell|H|cell to the right>
-    left = Lead(h00, h01.mT, coupling=hop(cell - np.array([3 * acc, 0, 0]), rings[0]))
-    right = Lead(h00, h01, coupling=hop(cell + np.array([cells * 3 * acc, 0, 0]), rings[-1]))
-    device = Device([zero] * n_rings, couplings, left, right)
-    return device, np.concatenate(rings)
-
-
-def nanotube_channel(n: int, m: int, cells: int) -> tuple[Device, np.ndarray]:
-    """An (n, m) tube channel from ``invdesign.tb`` if its builders are there, else :func:`zigzag_nanotube`.
-
-    Returns ``(device, orbital positions (nm) in slice order)``.
-    """
-    try:
-        from invdesign.tb import nanotube, two_terminal, wire
-        from invdesign.tb.tables import graphene_pz
-    except ImportError:  # the tight-binding builders are not available
-        if m != 0:
-            raise
-        return zigzag_nanotube(n, cells)
-    system = two_terminal(graphene_pz("NN_generic"), *wire(nanotube(n, m), cells))
+    system = two_terminal(pz_model(t, acc), *wire(nanotube(n, m, acc), cells))
     return system.device, system.orbital_positions_nm.detach().cpu().numpy()
 
 

@@ -10,7 +10,11 @@
   junctions, (n, m) nanotubes, graphene, diamond/zincblende; dopant substitution.
 - ``hamiltonian``: H and S blocks between sets of atoms (orbital layout, Peierls phases for a magnetic
   field along z are defined there).
-- ``transport``: geometry -> principal layers -> ``Device`` and ``Lead``s (``wire``, ``two_terminal``).
+- ``transport``: geometry -> principal layers -> ``Device`` and ``Lead``s (``wire``, ``two_terminal``,
+  ``lead_principal_layer``).
+- ``ribbons``: ``PeriodicCell`` (a cell with its nearest-neighbour pz blocks, leads and devices):
+  ``armchair_ribbon_cell``, ``zigzag_ribbon_cell``, ``periodic_cell`` of any builder's structure.
+- ``arguments``: the builders' argument checks (``TBInputError``, a ``ValueError`` naming the argument).
 - ``bands``: Bloch bands E_n(k), k paths, band extrema, effective masses.
 - ``plot``: structure, band-structure and T(E)/DOS figures.
 - ``wannier90`` / ``wannier_transport``: Wannier90 ``_hr.dat`` models in and out, principal layers along a

@@ -97,24 +97,57 @@ def reciprocal_lattice(lattice: torch.Tensor) -> torch.Tensor:
     return 2 * math.pi * torch.linalg.pinv(torch.as_tensor(lattice, dtype=torch.float64)).T
 
 
-def k_path(points: Sequence[Sequence[float]], steps: int = 50) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
-    """Straight segments through ``points`` (Cartesian, 1/nm).
+def k_path(points: Sequence[Sequence[float]], steps: int | Sequence[int] = 50, *, n_k: int | None = None,
+           closed: bool = False) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    """Straight segments through ``points`` (Cartesian, 1/nm; 2D points get z = 0).
 
-    Returns ``k (K, 3)``, the cumulative path length ``(K,)`` and the index of each corner point.
+    Args:
+        points: at least two corners.
+        steps: intervals per segment, one number for all or one per segment.
+        n_k: instead of ``steps``, this many points in all, shared out in proportion to the segments'
+            lengths (~uniform spacing in |k|; rounded, at least one interval per segment).
+        closed: the last corner equals the first (a loop such as Gamma-K-M-Gamma): it is not repeated.
+    Segment points are ``p + (j / steps) (q - p)``, corners exact. Returns ``k (K, 3)``, the cumulative path
+    length ``(K,)`` and the index of each corner (the closing one left out when ``closed``).
     """
     pts = torch.as_tensor(np.asarray(points, dtype=float))
-    if pts.ndim != 2 or pts.shape[0] < 2:
-        raise ValueError("k_path needs at least two points")
+    if pts.ndim != 2 or pts.shape[0] < 2 or not 1 <= pts.shape[1] <= 3:
+        raise ValueError(f"k_path needs at least two points of 1 to 3 coordinates (1/nm); got shape {tuple(pts.shape)}")
     if pts.shape[1] < 3:
         pts = torch.cat([pts, torch.zeros(pts.shape[0], 3 - pts.shape[1], dtype=pts.dtype)], 1)
-    ks, corners = [pts[:1]], [0]
-    for p, q in zip(pts[:-1], pts[1:]):
-        t = torch.linspace(0, 1, steps + 1, dtype=pts.dtype)[1:, None]
-        ks.append(p + t * (q - p))
-        corners.append(corners[-1] + steps)
+    counts = _segment_steps(pts, steps, n_k, closed)
+    ks, corners = [], [0]
+    for p, q, c in zip(pts[:-1], pts[1:], counts):
+        ks.append(p + torch.arange(c, dtype=pts.dtype)[:, None] / c * (q - p))
+        corners.append(corners[-1] + c)
+    if closed:
+        corners.pop()
+    else:
+        ks.append(pts[-1:])
     k = torch.cat(ks)
     dist = torch.cat([torch.zeros(1, dtype=k.dtype), torch.cumsum(torch.linalg.vector_norm(k.diff(dim=0), dim=1), 0)])
     return k, dist, corners
+
+
+def _segment_steps(pts: torch.Tensor, steps, n_k: int | None, closed: bool) -> list[int]:
+    """Intervals per segment of :func:`k_path` (validated)."""
+    segments = pts.shape[0] - 1
+    if n_k is not None:
+        if isinstance(n_k, bool) or not isinstance(n_k, (int, np.integer)) or n_k < segments + (not closed):
+            raise ValueError(f"n_k must be an integer >= {segments + (not closed)} (one point per segment at least) "
+                             f"for {segments} segments; got {n_k!r}")
+        lengths = [float(torch.linalg.vector_norm(q - p)) for p, q in zip(pts[:-1], pts[1:])]
+        total = n_k if closed else n_k - 1  # intervals: the closing corner is not repeated
+        counts = [round(total * length / sum(lengths)) for length in lengths[:-1]]
+        counts.append(total - sum(counts))
+    else:
+        counts = [steps] * segments if isinstance(steps, (int, np.integer)) else list(steps)
+        if len(counts) != segments:
+            raise ValueError(f"steps must be one number or one per segment ({segments}); got {len(counts)}")
+    if any(isinstance(c, bool) or not isinstance(c, (int, np.integer)) or c < 1 for c in counts):
+        raise ValueError(f"every segment needs at least one interval; got {counts} "
+                         f"({'n_k=' + str(n_k) if n_k is not None else 'steps'} too small?)")
+    return [int(c) for c in counts]
 
 
 def fcc_point(label: str, a_nm: float) -> torch.Tensor:

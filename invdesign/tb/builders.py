@@ -2,6 +2,8 @@
 
 All lengths nm; quasi-1D structures are periodic along +x (the transport direction) with one lattice
 vector; bulk crystals carry three. Graphene defaults: carbon-carbon distance ``ACC_NM = 0.142``.
+Every builder checks its arguments first (``invdesign.tb.arguments``: ``TBInputError``, a ``ValueError``
+naming the argument and its allowed range).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import math
 import numpy as np
 import torch
 
+from invdesign.tb.arguments import TBInputError, count, real, species_label
 from invdesign.tb.structure import Structure, concatenate
 
 ACC_NM = 0.142
@@ -18,21 +21,22 @@ ACC_NM = 0.142
 
 def chain(a_nm: float = 0.1, species: str = "X") -> Structure:
     """One atom per cell, period ``a_nm`` along x."""
+    a_nm, species = real("a_nm", a_nm, "nm", positive=True), species_label("species", species)
     return Structure([[0.0, 0.0, 0.0]], (species,), [[a_nm, 0.0, 0.0]])
 
 
 def square_strip(width: int, a_nm: float = 0.1, species: str = "X") -> Structure:
     """A strip ``width`` atoms wide (along y) of the square lattice, period ``a_nm`` along x."""
-    if width < 1:
-        raise ValueError(f"width must be >= 1; got {width}")
+    width, a_nm = count("width", width), real("a_nm", a_nm, "nm", positive=True)
+    species = species_label("species", species)
     pos = [[0.0, j * a_nm, 0.0] for j in range(width)]
     return Structure(pos, (species,) * width, [[a_nm, 0.0, 0.0]])
 
 
 def armchair_ribbon(width: int, acc_nm: float = ACC_NM, species: str = "C") -> Structure:
     """N-AGNR with ``width`` = N dimer lines: 2N atoms per cell of length 3 acc (no edge hydrogen)."""
-    if width < 1:
-        raise ValueError(f"width must be >= 1; got {width}")
+    width, acc_nm = count("width", width), real("acc_nm", acc_nm, "nm", positive=True)
+    species = species_label("species", species)
     pos = []
     for j in range(width):
         x0 = 0.0 if j % 2 == 0 else 1.5 * acc_nm
@@ -43,8 +47,8 @@ def armchair_ribbon(width: int, acc_nm: float = ACC_NM, species: str = "C") -> S
 
 def zigzag_ribbon(width: int, acc_nm: float = ACC_NM, species: str = "C") -> Structure:
     """N-ZGNR with ``width`` = N zigzag chains: 2N atoms per cell of length sqrt3 acc."""
-    if width < 1:
-        raise ValueError(f"width must be >= 1; got {width}")
+    width, acc_nm = count("width", width), real("acc_nm", acc_nm, "nm", positive=True)
+    species = species_label("species", species)
     a = math.sqrt(3) * acc_nm
     pos = []
     for j in range(width):
@@ -75,14 +79,17 @@ def ribbon_junction(
     """
     from invdesign.tb.transport import wire  # local: transport imports the engine
 
-    if cells_left < 1 or cells_right < 1:
-        raise ValueError("cells_left and cells_right must be >= 1")
+    width_left, width_right = count("width_left", width_left), count("width_right", width_right)
+    cells_left, cells_right = count("cells_left", cells_left), count("cells_right", cells_right)
+    acc_nm, species = real("acc_nm", acc_nm, "nm", positive=True), species_label("species", species)
     wide, narrow = max(width_left, width_right), min(width_left, width_right)
     if row_offset is None:
         half = (wide - narrow) / 2
         row_offset = min((r for r in range(wide - narrow + 1) if r % 2 == 0), key=lambda r: (abs(r - half), r))
-    if not 0 <= row_offset <= wide - narrow:
-        raise ValueError(f"row_offset must be in [0, {wide - narrow}] for widths {width_left}-{width_right}")
+    row_offset = count("row_offset", row_offset, minimum=0)
+    if row_offset > wide - narrow:
+        raise TBInputError(f"row_offset must be in [0, {wide - narrow}] for widths {width_left}-{width_right}; "
+                           f"got {row_offset}")
     period = 3 * acc_nm
     odd = row_offset % 2 == 1
     shift = torch.tensor([1.5 * acc_nm if odd else 0.0, row_offset * math.sqrt(3) / 2 * acc_nm, 0.0],
@@ -133,6 +140,7 @@ def _without(part: Structure, other: Structure, tol_nm: float = 1e-6) -> Structu
 
 def graphene_sheet(acc_nm: float = ACC_NM, species: str = "C") -> Structure:
     """The honeycomb lattice: 2 atoms, lattice vectors a1 = a (1, 0), a2 = a (1/2, sqrt3/2), a = sqrt3 acc."""
+    acc_nm, species = real("acc_nm", acc_nm, "nm", positive=True), species_label("species", species)
     a = math.sqrt(3) * acc_nm
     a1, a2 = np.array([a, 0.0, 0.0]), np.array([a / 2, a * math.sqrt(3) / 2, 0.0])
     b = (a1 + a2) / 3
@@ -145,8 +153,11 @@ def nanotube(n: int, m: int, acc_nm: float = ACC_NM, species: str = "C") -> Stru
     One translational unit cell: ``2 N_hex`` atoms, ``N_hex = 2 (n^2 + nm + m^2) / d_R``,
     ``d_R = gcd(2m + n, 2n + m)``; radius ``|C| / 2 pi`` with ``C = n a1 + m a2``.
     """
-    if n < 1 or m < 0 or m > n:
-        raise ValueError(f"nanotube indices must satisfy n >= 1 and 0 <= m <= n; got ({n}, {m})")
+    n, m = count("n", n), count("m", m, minimum=0)
+    if m > n:
+        raise TBInputError(f"nanotube chirality (n, m) must satisfy 0 <= m <= n (an (m, n) tube is the mirror "
+                           f"image of (n, m)); got ({n}, {m})")
+    acc_nm, species = real("acc_nm", acc_nm, "nm", positive=True), species_label("species", species)
     a = math.sqrt(3) * acc_nm
     a1, a2 = np.array([a, 0.0]), np.array([a / 2, a * math.sqrt(3) / 2])
     dr = math.gcd(2 * m + n, 2 * n + m)
@@ -176,16 +187,19 @@ def nanotube(n: int, m: int, acc_nm: float = ACC_NM, species: str = "C") -> Stru
 
 def fcc_lattice(a_nm: float) -> list[list[float]]:
     """Primitive fcc vectors a/2 (0,1,1), a/2 (1,0,1), a/2 (1,1,0)."""
-    h = a_nm / 2
+    h = real("a_nm", a_nm, "nm", positive=True) / 2
     return [[0.0, h, h], [h, 0.0, h], [h, h, 0.0]]
 
 
 def zincblende(a_nm: float, anion: str, cation: str) -> Structure:
     """Zincblende primitive cell: anion at 0, cation at a/4 (1, 1, 1) (diamond when anion == cation)."""
+    a_nm = real("a_nm", a_nm, "nm", positive=True)
+    anion, cation = species_label("anion", anion), species_label("cation", cation)
     q = a_nm / 4
     return Structure([[0.0, 0.0, 0.0], [q, q, q]], (anion, cation), fcc_lattice(a_nm))
 
 
 def diamond(a_nm: float, species: str = "Si") -> Structure:
     """Diamond primitive cell (two atoms of ``species``)."""
+    a_nm, species = real("a_nm", a_nm, "nm", positive=True), species_label("species", species)
     return zincblende(a_nm, species, species)

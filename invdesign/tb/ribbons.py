@@ -1,17 +1,17 @@
-"""Graphene nanoribbons as ready-made periodic cells (nearest-neighbour pz), for quick NEGF work.
+"""Ready-made periodic cells (nearest-neighbour pz) of graphene ribbons and tubes, for quick NEGF work.
 
-A thin layer over ``invdesign.tb.builders`` and ``invdesign.tb.transport``: the geometry comes from the
-builders, the blocks from a nearest-neighbour isotropic pz model with hopping ``t``. Transport along
-+x, cells of length ``period`` (nm), ``h01 = <cell n|H|cell n+1>``. Leads follow ``invdesign.negf``
-(cells numbered away from the device), so the right lead uses ``h01`` and the left lead ``h01^dagger``.
-For anything beyond a uniform ribbon (dopants, junctions, other models) use
+A thin layer over ``invdesign.tb``: the structures come from ``builders`` (``armchair_ribbon_cell(7)``
+is ``builders.armchair_ribbon(7)`` with its Hamiltonian), the model is ``tables.graphene_pz("NN_generic")``
+(its hopping replaced when ``t`` is given), the blocks come from ``transport.lead_principal_layer``.
+Transport along +x, cells of length ``period`` (nm), ``h01 = <cell n|H|cell n+1>``. Leads follow
+``invdesign.negf`` (cells numbered away from the device), so the right lead uses ``h01`` and the left
+lead ``h01^dagger``. For anything beyond a uniform wire (dopants, junctions, other models) use
 ``invdesign.tb.transport.two_terminal``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import numbers
 
 import numpy as np
@@ -20,13 +20,16 @@ import torch
 from invdesign.negf import Device, Lead
 from invdesign.negf.energies import precision_error
 from invdesign.negf.errors import NEGFInputError
-from invdesign.tb import builders
-from invdesign.tb.model import Shell, Species, TBModel
+from invdesign.tb import builders, tables
+from invdesign.tb.arguments import TBInputError, count, real
+from invdesign.tb.model import TBModel
 from invdesign.tb.structure import Structure
-from invdesign.tb.transport import lead_blocks
+from invdesign.tb.transport import lead_principal_layer
 
 ACC_NM = builders.ACC_NM  # carbon-carbon distance, nm
-T_EV = -2.7  # nearest-neighbour pz hopping, eV
+NN_SET = "NN_generic"  # the tables' nearest-neighbour pz set
+T_EV = -2.7  # its hopping (eV), the default; tests/tb/test_builder_arguments.py checks it against the table
+HOPPING = "bond/C-C/0/pp_pi"  # the hopping's name among the model's named_parameters()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,41 +85,36 @@ class PeriodicCell:
         return u.to(self.h00.dtype)
 
 
-def nearest_neighbour_model(t: float = T_EV, acc: float = ACC_NM) -> TBModel:
-    """Isotropic pz model with hopping ``t`` (eV) between atoms ``acc`` (nm) apart."""
-    return TBModel({"C": Species(("pz",), {"p": 0.0})}, {("C", "C"): (Shell(acc, {"pp_pi": t}),)},
-                   isotropic=True, name=f"graphene_pz/NN t={t}")
-
-
-def _check_real(name: str, value, unit: str, positive: bool = False) -> None:
-    if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_complex():
-        value = float(value.detach())
-    if isinstance(value, complex) or (isinstance(value, (np.ndarray, torch.Tensor)) or
-                                      not isinstance(value, numbers.Real) or isinstance(value, bool)):
-        raise NEGFInputError(f"{name} must be a real number ({unit}); got {type(value).__name__} {value!r}")
-    if not math.isfinite(value) or (positive and value <= 0):
-        raise NEGFInputError(f"{name} must be a finite{' positive' if positive else ''} number ({unit}); got {value}")
-
-
-def _check_model(t, acc) -> None:
-    _check_real("t", t, "eV")
-    _check_real("acc", acc, "nm", positive=True)
+def pz_model(t: float = T_EV, acc: float = ACC_NM) -> TBModel:
+    """``tables.graphene_pz("NN_generic", acc)`` with the hopping set to ``t`` (eV, real; acc in nm)."""
+    t, acc = real("t", t, "eV"), real("acc", acc, "nm", positive=True)
+    model = tables.graphene_pz(NN_SET, acc)
+    if t == model.named_parameters()[HOPPING]:
+        return model
+    return dataclasses.replace(model.replace({HOPPING: t}), name=f"graphene_pz/{NN_SET} t={t}")
 
 
 def periodic_cell(structure: Structure, t: float = T_EV, acc: float = ACC_NM) -> PeriodicCell:
-    """The cell of ``structure`` with nearest-neighbour hopping ``t`` (eV, real) at distance ``acc`` (nm)."""
-    _check_model(t, acc)
-    cell, blocks = lead_blocks(nearest_neighbour_model(t, acc), structure)
+    """The cell of ``structure`` (one lattice vector along +x) with nearest-neighbour hopping ``t`` (eV, real)
+    at distance ``acc`` (nm); a principal layer of several cells where bonds reach further."""
+    if not isinstance(structure, Structure):
+        raise TBInputError(f"structure must be an invdesign.tb Structure; got {type(structure).__name__}")
+    lattice = None if structure.lattice is None else structure.lattice.detach()
+    if lattice is None or lattice.shape[0] != 1 or float(lattice[0, 0]) <= 0 or float(lattice[0, 1:].abs().max()) > 0:
+        raise TBInputError("structure must be periodic along +x only (one lattice vector (a, 0, 0), a > 0 nm); got "
+                           f"lattice {None if lattice is None else lattice.tolist()}")
+    model = pz_model(t, acc)
+    cell, blocks = lead_principal_layer(model, structure)
     return PeriodicCell(cell.positions.numpy(), float(cell.lattice[0, 0]), blocks["h00"], blocks["h01"])
 
 
-def armchair_ribbon(width: int, t: float = T_EV, acc: float = ACC_NM) -> PeriodicCell:
-    """Armchair ribbon with ``width`` dimer lines (N-AGNR): 2N atoms per cell of length 3 acc."""
-    _check_model(t, acc)
+def armchair_ribbon_cell(width: int, t: float = T_EV, acc: float = ACC_NM) -> PeriodicCell:
+    """The cell of ``builders.armchair_ribbon(width)`` (N-AGNR: 2N atoms, length 3 acc), nearest-neighbour pz."""
+    width, t, acc = count("width", width), real("t", t, "eV"), real("acc", acc, "nm", positive=True)
     return periodic_cell(builders.armchair_ribbon(width, acc), t, acc)
 
 
-def zigzag_ribbon(width: int, t: float = T_EV, acc: float = ACC_NM) -> PeriodicCell:
-    """Zigzag ribbon with ``width`` zigzag chains (N-ZGNR): 2N atoms per cell of length sqrt(3) acc."""
-    _check_model(t, acc)
+def zigzag_ribbon_cell(width: int, t: float = T_EV, acc: float = ACC_NM) -> PeriodicCell:
+    """The cell of ``builders.zigzag_ribbon(width)`` (N-ZGNR: 2N atoms, length sqrt(3) acc), nearest-neighbour pz."""
+    width, t, acc = count("width", width), real("t", t, "eV"), real("acc", acc, "nm", positive=True)
     return periodic_cell(builders.zigzag_ribbon(width, acc), t, acc)

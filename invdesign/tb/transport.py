@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from invdesign.negf import Device, Lead
+from invdesign.tb.arguments import count
 from invdesign.tb.hamiltonian import (
     add_potential,
     bond_mask,
@@ -47,8 +48,12 @@ class TransportSystem:
         return self.device.left, self.device.right
 
 
-def lead_blocks(model: TBModel, cell: Structure, magnetic_field_t: float = 0.0) -> tuple[Structure, dict]:
-    """Principal layer of a lead and its ``h00, h01`` (and ``s00, s01``)."""
+def lead_principal_layer(model: TBModel, cell: Structure, magnetic_field_t: float = 0.0) -> tuple[Structure, dict]:
+    """The principal layer of a lead cell and its ``h00, h01`` (and ``s00, s01``; ``None`` without overlap).
+
+    ``cell`` is enlarged to a supercell where the model's bonds reach beyond the next cell, so that only
+    neighbouring layers couple (the engine's ``Lead``). Returns ``(layer, {"h00", "h01", "s00", "s01"})``.
+    """
     if cell.lattice is None or cell.lattice.shape[0] != 1:
         raise ValueError("a lead cell must be a Structure with exactly one lattice vector (pointing away "
                          "from the device)")
@@ -87,7 +92,7 @@ def two_terminal(
         H = add_potential(H, S, potential_ev, model, device.species)
     leads, cells, touched = [], [], []
     for name, cell in (("left", left), ("right", right)):
-        cell, blocks = lead_blocks(model, cell, magnetic_field_t)
+        cell, blocks = lead_principal_layer(model, cell, magnetic_field_t)
         _check_touches_cell0_only(model, device, cell, name)
         c, sc = coupling_blocks(model, cell, device, magnetic_field_t=magnetic_field_t)
         cols = torch.nonzero(bond_mask(model, cell, device).any(0)).flatten()  # structural, not value-based
@@ -137,6 +142,7 @@ def wire(cell: Structure, cells: int) -> tuple[Structure, Structure, Structure]:
     """
     if cell.lattice is None or cell.lattice.shape[0] != 1:
         raise ValueError("wire() needs a cell with exactly one lattice vector")
+    cells = count("cells", cells)
     a = cell.lattice[0]
     device = cell.repeated(cells)
     left = Structure(cell.positions - a, cell.species, -a[None, :])

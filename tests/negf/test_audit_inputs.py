@@ -10,7 +10,7 @@ import torch
 from invdesign.negf import Device, Lead, current, differential_conductance, seebeck, solve
 from invdesign.negf.constants import G0_S
 from invdesign.negf.errors import NEGFInputError
-from invdesign.tb.ribbons import zigzag_ribbon
+from invdesign.tb.ribbons import zigzag_ribbon_cell
 
 LEAD = Lead([[0.0]], [[-1.0]])
 CHAIN = Device([torch.zeros(1, 1, dtype=torch.float64)], [], LEAD, LEAD)  # perfect chain: T = 1 in |E| < 2
@@ -69,7 +69,7 @@ def test_low_temperature_current_of_a_resonance_converges():
 def test_zigzag_ribbon_derivatives_finite_at_the_lead_pole():
     """E = 0 is a pole of the zigzag lead's surface Green's function (solved at E +- 1e-6 eV and averaged):
     T was right but dT/dE and S were NaN, and so was every gradient of a grid holding E = 0."""
-    cell = zigzag_ribbon(4)
+    cell = zigzag_ribbon_cell(4)
     e = torch.tensor([0.0, 0.05], dtype=torch.float64, requires_grad=True)
     t = solve(cell.device(3), e).transmission()  # pristine: T = 1 on the plateau around 0
     (dt_de,) = torch.autograd.grad(t.sum(), e)

@@ -30,7 +30,7 @@ from invdesign.negf import (
     surface_green_function,
     surface_green_function_sancho_unrolled,
 )
-from invdesign.tb.ribbons import armchair_ribbon
+from invdesign.tb.ribbons import armchair_ribbon_cell
 
 C128 = torch.complex128
 F64 = torch.float64
@@ -283,7 +283,7 @@ def test_implicit_lead_second_derivative_matches_unrolled_sancho():
 def test_implicit_backward_with_structurally_sparse_hopping():
     """Graphene lead (h01 with few nonzero rows/columns: the reduced Stein solve) with a coupling,
     self-energy gradients vs the unrolled decimation, including the structurally zero h01 entries."""
-    cell = armchair_ribbon(5)
+    cell = armchair_ribbon_cell(5)
     n = cell.h00.shape[0]
     rng = np.random.default_rng(0)
     on = torch.as_tensor(rng.uniform(-0.2, 0.2, n)).requires_grad_(True)
@@ -318,7 +318,7 @@ def test_implicit_backward_with_structurally_sparse_hopping():
 def test_agnr_sum_transmission_gradient_vs_finite_differences():
     """7-AGNR, 6 cells, d(sum_E T(E)) / d(all 84 on-site energies), 20 energies: central differences
     along random directions agree to 1e-6 relative."""
-    cell = armchair_ribbon(7)
+    cell = armchair_ribbon_cell(7)
     e = torch.linspace(-2.6, 2.6, 20, dtype=F64)
     assert open_channels(cell.leads()[1], e).sum() > 0
     rng = np.random.default_rng(1)

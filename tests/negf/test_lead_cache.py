@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from invdesign.negf import Device, Lead, lead_cache, solve
-from invdesign.tb.ribbons import armchair_ribbon
+from invdesign.tb.ribbons import armchair_ribbon_cell
 
 E = torch.linspace(-2.0, 2.0, 21, dtype=torch.float64) + 0.0123
 
@@ -26,10 +26,10 @@ def chain_device(lead_onsite, eps=0.3):
 
 
 def test_repeated_solve_reuses_the_leads_and_gives_identical_results():
-    dev = armchair_ribbon(7).device(3)
+    dev = armchair_ribbon_cell(7).device(3)
     t1 = solve(dev, E).transmission()
     misses = lead_cache.info()["misses"]
-    t2 = solve(armchair_ribbon(7).device(3), E).transmission()  # new objects, equal values
+    t2 = solve(armchair_ribbon_cell(7).device(3), E).transmission()  # new objects, equal values
     info = lead_cache.info()
     assert info["hits"] >= 1 and info["misses"] == misses
     assert torch.equal(t1, t2)

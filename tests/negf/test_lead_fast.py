@@ -10,7 +10,7 @@ from invdesign.negf import lead_fast, leads
 from invdesign.negf.lead_modes import surface_gf_modes
 from invdesign.tb import builders, tables, transport
 from invdesign.tb.model import Shell, Species, TBModel
-from invdesign.tb.ribbons import armchair_ribbon, zigzag_ribbon
+from invdesign.tb.ribbons import armchair_ribbon_cell, zigzag_ribbon_cell
 
 FLUX_QUANTUM_T_NM2 = 6.62607015e-34 / 1.602176634e-19 * 1e18
 
@@ -35,13 +35,13 @@ def random_lead(n, seed, singular=False, overlap=False):
 def tb_lead(kind):
     if kind == "agnr7_tnn_overlap":
         model, cell = tables.graphene_pz("TNN_Reich2002"), builders.armchair_ribbon(7)
-        blocks = transport.lead_blocks(model, cell)[1]
+        blocks = transport.lead_principal_layer(model, cell)[1]
     elif kind == "cnt_10_0":
         model, cell = tables.graphene_pz("NN_generic"), builders.nanotube(10, 0)
-        blocks = transport.lead_blocks(model, cell)[1]
+        blocks = transport.lead_principal_layer(model, cell)[1]
     elif kind == "square_strip_field":
         model = TBModel({"X": Species(("s",), {"s": 0.0})}, {("X", "X"): (Shell(1.0, {"ss_sigma": -1.0}),)})
-        blocks = transport.lead_blocks(model, builders.square_strip(6, 1.0), magnetic_field_t=0.11 * FLUX_QUANTUM_T_NM2)[1]
+        blocks = transport.lead_principal_layer(model, builders.square_strip(6, 1.0), magnetic_field_t=0.11 * FLUX_QUANTUM_T_NM2)[1]
     elif kind == "gaas_sp3s_so":
         model = tables.vogl_sp3s("GaAs", spin_orbit=True)
         a = tables.lattice_constant_nm(model.name)
@@ -49,7 +49,7 @@ def tb_lead(kind):
         cell = zb.repeated(2, 1)
         from invdesign.tb.structure import Structure
 
-        blocks = transport.lead_blocks(model, Structure(cell.positions, cell.species, zb.lattice[:1]))[1]
+        blocks = transport.lead_principal_layer(model, Structure(cell.positions, cell.species, zb.lattice[:1]))[1]
     else:
         raise KeyError(kind)
     return Lead(blocks["h00"], blocks["h01"], s00=blocks["s00"], s01=blocks["s01"])
@@ -95,7 +95,7 @@ def test_fast_path_equals_exact_on_tight_binding_leads(kind):
 
 
 def test_reduction_keeps_only_the_coupled_orbitals():
-    lead = armchair_ribbon(7).leads()[1]  # 14 atoms per cell, 3 bonds to the next cell
+    lead = armchair_ribbon_cell(7).leads()[1]  # 14 atoms per cell, 3 bonds to the next cell
     u, v = lead_fast.hopping_bases(lead.h01, None)
     assert lead.size == 14 and u.shape == (14, 3) and v.shape == (14, 3)
     h01 = lead.h01.to(torch.complex128)
@@ -108,14 +108,14 @@ def test_band_edges_and_poles_go_to_the_exact_path():
     chain = Lead([[0.0]], [[-1.0]])
     ok, err = compare(chain, np.array([-2.0, 2.0, -2.0 + 1e-9, 2.0 - 1e-12, 0.3]))
     assert ok.tolist()[:2] == [False, False] and ok[-1] and err < 1e-11  # at the edge itself: exact path
-    zz = zigzag_ribbon(4).leads()[1]
+    zz = zigzag_ribbon_cell(4).leads()[1]
     ok, err = compare(zz, np.array([0.0, 1e-12, 1e-9, 0.5]))
     assert not ok[:3].any() and ok[3] and err < 1e-12
 
 
 def test_solve_default_equals_qz_path_transmission_and_gradient():
     """T(E) and dT/d(onsite) through the default solver equal those through the QZ-only path."""
-    cell = armchair_ribbon(7)
+    cell = armchair_ribbon_cell(7)
     e = torch.linspace(-2.5, 2.5, 41, dtype=torch.float64) + 0.0031
     out = {}
     for method in ("modes", "qz"):

@@ -6,7 +6,7 @@ import torch
 
 from invdesign.negf import ConvergenceError, Device, Lead, open_channels, solve, surface_green_function
 from invdesign.negf.leads import _is_mirror
-from invdesign.tb.ribbons import armchair_ribbon
+from invdesign.tb.ribbons import armchair_ribbon_cell
 
 
 def random_lead(n=3, seed=0, singular=False):
@@ -48,7 +48,7 @@ def test_modes_real_energy_is_the_limit_of_small_broadening():
 def test_lead_surface_pole_is_stepped_around():
     """The 3-AGNR cell's own termination has a bound state at E = 0: g is NaN there, but the device
     Green's function is analytic, so T and DOS at E = 0 equal their limits from both sides."""
-    cell = armchair_ribbon(3)
+    cell = armchair_ribbon_cell(3)
     left, right = cell.leads()
     assert torch.isnan(surface_green_function(right, [0.0])).all()
     sol = solve(cell.device(3), torch.tensor([-1e-4, 0.0, 1e-4], dtype=torch.float64))
@@ -93,7 +93,7 @@ def test_mirror_leads_share_one_solve_and_keep_both_gradients():
 def test_flat_band_energy_is_stepped_around():
     """At E = |t| the armchair cell has a flat band: its mode pencil is singular. Both orientations of
     the lead report the same channel count, and a perfect ribbon transmits it."""
-    cell = armchair_ribbon(7)
+    cell = armchair_ribbon_cell(7)
     left, right = cell.leads()
     e = [2.7, -2.7]
     np.testing.assert_array_equal(open_channels(left, e), open_channels(right, e))

@@ -8,7 +8,7 @@ import torch
 
 from invdesign.negf import Device, Lead, solve
 from invdesign.negf.errors import NEGFInputError
-from invdesign.tb.ribbons import armchair_ribbon
+from invdesign.tb.ribbons import armchair_ribbon_cell
 
 LEAD = Lead([[0.0]], [[-1.0]])
 
@@ -50,7 +50,7 @@ def test_single_precision_when_asked_for():
 
 
 def test_ribbon_onsite_validated_like_device():
-    cell = armchair_ribbon(7)
+    cell = armchair_ribbon_cell(7)
     with pytest.raises(NEGFInputError, match=r"onsite is complex with \|Im\| up to 0.1 eV.*Hermitian"):
         cell.device(3, torch.full((3, 14), 0.1j, dtype=torch.complex128))  # was: Im dropped with a UserWarning
     with pytest.raises(NEGFInputError, match=r"onsite must have shape \(\.\.\., cells, orbitals per cell\) = \(\.\.\., 3, 14\)"):
@@ -64,6 +64,6 @@ def test_ribbon_onsite_validated_like_device():
     u = np.linspace(0, 0.2, 42).reshape(3, 14)
     assert torch.allclose(cell.device(3, u + 0j).blocks[1], cell.device(3, u).blocks[1])  # Im = 0 is fine
     with pytest.raises(NEGFInputError, match="t must be a real number"):
-        armchair_ribbon(7, t=-2.7 + 0.1j)
+        armchair_ribbon_cell(7, t=-2.7 + 0.1j)
     with pytest.raises(NEGFInputError, match="acc must be a finite positive number"):
-        armchair_ribbon(7, acc=0.0)
+        armchair_ribbon_cell(7, acc=0.0)

@@ -26,7 +26,7 @@ from invdesign.negf import (
     solve,
     surface_green_function,
 )
-from invdesign.tb.ribbons import armchair_ribbon, zigzag_ribbon
+from invdesign.tb.ribbons import armchair_ribbon_cell, zigzag_ribbon_cell
 
 SETTINGS = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SEEDS = st.integers(min_value=0, max_value=2**32 - 1)
@@ -230,7 +230,7 @@ def test_perfect_device_transmits_open_channels(seed, overlap, mirror):
 @given(seed=SEEDS, armchair=st.booleans())
 def test_perfect_graphene_ribbon_transmits_open_channels(seed, armchair):
     rng = np.random.default_rng(seed)
-    cell = (armchair_ribbon if armchair else zigzag_ribbon)(int(rng.integers(2, 7)))
+    cell = (armchair_ribbon_cell if armchair else zigzag_ribbon_cell)(int(rng.integers(2, 7)))
     device = cell.device(int(rng.integers(1, 4)))
     e = rng.uniform(-8.5, 8.5, size=6)
     np.testing.assert_allclose(solve(device, e).transmission().numpy(), open_channels(device.right, e),

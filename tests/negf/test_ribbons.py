@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from invdesign.negf import open_channels, solve
-from invdesign.tb.ribbons import armchair_ribbon, zigzag_ribbon
+from invdesign.tb.ribbons import armchair_ribbon_cell, zigzag_ribbon_cell
 
 # analytic.json, graphene_nanoribbons.armchair:
 # (N, atoms_per_cell, family, gap_eV, gap_analytic_eV, T_steps as [(E_just_above, T), ...])
@@ -44,7 +44,7 @@ STEP_OFFSET = 1e-3  # analytic.json: E_just_above = step energy + 1e-3 eV
 TINY = [1e-10, 1e-8, 1e-6, -1e-10, -1e-8, -1e-6]
 
 RIBBONS = [("armchair", r[0], r[1], r[5]) for r in ARMCHAIR] + [("zigzag", r[0], r[1], r[2]) for r in ZIGZAG]
-BUILDERS = {"armchair": armchair_ribbon, "zigzag": zigzag_ribbon}
+BUILDERS = {"armchair": armchair_ribbon_cell, "zigzag": zigzag_ribbon_cell}
 
 
 def ids(rows):
@@ -129,7 +129,7 @@ def test_armchair_gap(n, atoms, family, gap, gap_analytic, steps):
     on open_channels equals gap_analytic/2 (closed form) to 1e-9; the reference's numerical gap_eV (from
     a band structure on a k grid) is within 2e-5 of it.
     """
-    cell = armchair_ribbon(n)
+    cell = armchair_ribbon_cell(n)
     half = gap / 2
     e = np.array([half - STEP_OFFSET, half + STEP_OFFSET, -(half - STEP_OFFSET), -(half + STEP_OFFSET), 0.0])
     assert_integer(transmission(cell, e), [0, 1, 0, 1, 0])

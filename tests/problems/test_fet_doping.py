@@ -15,7 +15,7 @@ from invdesign.negf import G0_S, solve
 from invdesign.optimizers import make_optimizer, minimize
 from invdesign.optimizers.base import StartingAt
 from invdesign.scf import swing_between
-from invdesign.scf.examples import zigzag_nanotube
+from invdesign.scf.examples import nanotube_channel
 from invdesign.testing import ProblemContract
 from problems.fet_doping import INIT_GATE_WF_EV, MODES, SS_LIMIT_MV, FETDoping, band_gap_ev, mode_chain
 
@@ -52,7 +52,7 @@ def test_mode_chain_reproduces_the_real_space_13_0_tube():
     """Below the second subband pair (|E| < 0.785 eV) the tube's T(E) is MODES x the chain's; gap 0.735 eV."""
     energies = torch.tensor([-0.77, -0.6, -0.4, -0.2, 0.0, 0.3, 0.5, 0.7, 0.78], dtype=torch.float64)
     chain, _ = mode_chain(3)
-    tube, _ = zigzag_nanotube(13, 3)
+    tube, _ = nanotube_channel(13, 0, 3)
     t_chain = solve(chain, energies).transmission()
     t_tube = solve(tube, energies).transmission()
     torch.testing.assert_close(MODES * t_chain, t_tube, atol=1e-8, rtol=0)

@@ -11,7 +11,7 @@ import torch
 from invdesign.negf import KB_EV, Device, Lead, solve
 from invdesign.negf.potential import add_potential, bulk_device
 from invdesign.scf import DensityEvaluator, DensitySettings, electron_density, neutral_shift, ozaki_poles
-from invdesign.tb.ribbons import armchair_ribbon
+from invdesign.tb.ribbons import armchair_ribbon_cell
 
 T_HOP = -1.0
 
@@ -108,7 +108,7 @@ def test_nonequilibrium_density_matches_real_axis():
 
 
 def test_cached_self_energies_change_nothing():
-    cell = armchair_ribbon(5)
+    cell = armchair_ribbon_cell(5)
     device = cell.device(4)
     u = torch.linspace(-0.2, 0.3, device.num_orbitals, dtype=torch.float64)
     ev = DensityEvaluator(0.1, -0.1, 300.0)
@@ -121,7 +121,7 @@ def test_cached_self_energies_change_nothing():
 
 def test_neutral_contact_shift_matches_negf_bulk_density():
     """Band-structure neutrality of a doped 7-AGNR lead agrees with the NEGF density of the bulk crystal."""
-    lead = armchair_ribbon(7).leads()[1]
+    lead = armchair_ribbon_cell(7).leads()[1]
     doping, temperature = 4e-3, 300.0
     u = neutral_shift(lead, doping, 1.0, 0.0, temperature)
     bulk = bulk_device(lead)
@@ -135,7 +135,7 @@ def test_neutral_contact_shift_matches_negf_bulk_density():
 def test_window_integral_converged_with_band_edges_in_the_window():
     """Lead band edges (van Hove singularities of A_L) inside the bias window: the default rule agrees
     with a far finer one of the same kind to 2e-11 electrons per orbital (the former uniform grid: 3.6e-10)."""
-    cell = armchair_ribbon(5)
+    cell = armchair_ribbon_cell(5)
     device = cell.device(4)
     u = torch.linspace(-0.3, 0.2, device.num_orbitals, dtype=torch.float64)
     shifted = add_potential(device, u, -0.3, 0.2)  # band edges of both leads move into the window

@@ -12,7 +12,7 @@ import torch
 
 from invdesign.negf import solve
 from invdesign.scf import DensitySettings, bias_point
-from invdesign.scf.examples import ViDESRecipe, nanotube_channel, vides_fet, zigzag_nanotube
+from invdesign.scf.examples import ViDESRecipe, nanotube_channel, vides_fet
 
 # analytic.json, nanotubes, (13,0)
 GAP_EV = 0.7351054383933121
@@ -21,13 +21,9 @@ SECOND_STEP_EV = 0.7851  # T: 2 -> 4
 DIAMETER_NM = 1.017753140948628
 
 
-@pytest.mark.parametrize("builder", ["own", "tb"])
-def test_13_0_tube_gap_and_conductance_steps(builder):
-    if builder == "own":
-        device, pos = zigzag_nanotube(13, 2)
-    else:
-        pytest.importorskip("invdesign.tb.tables")
-        device, pos = nanotube_channel(13, 0, 2)
+def test_13_0_tube_gap_and_conductance_steps():
+    device, pos = nanotube_channel(13, 0, 2)
+    assert device.slice_sizes == [13] * 8  # one ring per slice
     radius = np.hypot(pos[:, 1], pos[:, 2])
     assert np.allclose(radius, DIAMETER_NM / 2, atol=1e-3)
     e = torch.tensor([0.0, FIRST_STEP_EV - 0.002, FIRST_STEP_EV + 0.002, SECOND_STEP_EV - 0.002,
@@ -41,7 +37,7 @@ def test_13_0_tube_gap_and_conductance_steps(builder):
 def test_vides_recipe_coarse():
     """2/2/2 nm tube, 0.4 nm grid: converges, zero current at zero bias, gate turns the current on."""
     recipe = ViDESRecipe(source_nm=2.0, channel_nm=2.0, drain_nm=2.0, grid_step_nm=0.4)
-    fet = dataclasses.replace(vides_fet(zigzag_nanotube(13, 14), recipe),
+    fet = dataclasses.replace(vides_fet(nanotube_channel(13, 0, 14), recipe),
                               density=DensitySettings(panel_nodes=8))
     assert fet.channel.num_orbitals == 14 * 52
     assert float(fet.doping.max()) == recipe.doping_per_atom

@@ -115,7 +115,7 @@ def test_landau_gauge_periodic_along_x():
         torch.testing.assert_close(h, ref, rtol=0, atol=1e-13)
         torch.testing.assert_close(s, sref, rtol=0, atol=1e-13)
     assert ref.imag.abs().max() > 1e-3
-    _, blocks = transport.lead_blocks(model, cell, magnetic_field_t=B)
+    _, blocks = transport.lead_principal_layer(model, cell, magnetic_field_t=B)
     torch.testing.assert_close(blocks["h01"], ref, rtol=0, atol=1e-13)
     # a y-translation is not a symmetry of the Landau gauge: the block changes by a phase
     hy, _ = coupling_blocks(model, cell.translated([0, 1.0, 0]), cell.translated(a + torch.tensor([0, 1.0, 0], dtype=a.dtype)),
@@ -178,7 +178,7 @@ def test_quantum_hall_plateaus(hall_strip):
     T0 = solve(transport.two_terminal(model, dev, left, right).device, energies).transmission()
     assert (T0 - expected).min() >= 1.0 - 1e-6
     # the lead's Bloch bands with the field: one right-moving state in the first gap (edge state)
-    _, blocks = transport.lead_blocks(model, builders.square_strip(W_QH, A_NM), magnetic_field_t=B)
+    _, blocks = transport.lead_principal_layer(model, builders.square_strip(W_QH, A_NM), magnetic_field_t=B)
     k = torch.linspace(-math.pi, math.pi, 721, dtype=torch.float64)[:-1]
     Hk = (blocks["h00"][None] + blocks["h01"][None] * torch.exp(1j * k)[:, None, None]
           + blocks["h01"].mH[None] * torch.exp(-1j * k)[:, None, None])
@@ -213,7 +213,7 @@ def test_lead_not_along_x_with_field_raises():
     with pytest.raises(ValueError, match="along x"):
         transport.two_terminal(model, dev, left, right, magnetic_field_t=10.0)
     with pytest.raises(ValueError, match="along x"):
-        transport.lead_blocks(model, Structure([[0.0, 0, 0]], "X", [[A_NM, A_NM, 0.0]]), magnetic_field_t=1.0)
+        transport.lead_principal_layer(model, Structure([[0.0, 0, 0]], "X", [[A_NM, A_NM, 0.0]]), magnetic_field_t=1.0)
 
 
 def test_gradient_through_peierls_phases():

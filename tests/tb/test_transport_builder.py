@@ -90,7 +90,7 @@ def test_agnr7_matches_the_plain_ribbon_builder():
     """The Slater-Koster path (isotropic pz, NN) and the direct nearest-neighbour builder agree."""
     e = torch.tensor([0.2, 0.7, 1.2, -1.5, 2.2], dtype=F64)
     _, sol = pristine_T(tables.graphene_pz("NN_generic"), builders.armchair_ribbon(7), e, cells=2)
-    ref = solve(ribbons.armchair_ribbon(7).device(2), e).transmission()
+    ref = solve(ribbons.armchair_ribbon_cell(7).device(2), e).transmission()
     torch.testing.assert_close(sol.transmission(), ref, rtol=0, atol=1e-9)
 
 
