@@ -35,7 +35,7 @@ from invdesign.settings import Range, checked_settings, settings_like
 from invdesign.tb import ribbon_junction, tables, two_terminal
 from invdesign.tb.hamiltonian import coupling_blocks
 from invdesign.tb.structure import Structure
-from invdesign.tb.transport import lead_blocks
+from invdesign.tb.transport import lead_principal_layer
 from problems import PROBLEMS
 
 N_ENERGIES = 2000
@@ -107,7 +107,7 @@ def physical_matrices(widths: tuple[int, int], cells: tuple[int, int]) -> tuple[
             mats[f"coupling{i}"] = H[s, sl[i + 1]]
             shapes.append((f"coupling{i}", tuple(H[s, sl[i + 1]].shape), False))
     for side, cell, edge in (("left", left, sl[0]), ("right", right, sl[-1])):
-        lead_cell, blocks = lead_blocks(model, cell)
+        lead_cell, blocks = lead_principal_layer(model, cell)
         edge_atoms = Structure(device.positions[edge], device.species[edge])
         c, _ = coupling_blocks(model, lead_cell, edge_atoms)
         for key, m, sym in (("h00", blocks["h00"], True), ("h01", blocks["h01"], False), ("coupling", c, False)):
