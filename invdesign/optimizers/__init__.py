@@ -22,6 +22,7 @@ from invdesign.optimizers.botorch_opt import BoTorch
 from invdesign.optimizers.chain import Chain
 from invdesign.optimizers.driver import RunResult, minimize, step
 from invdesign.optimizers.lbfgs import LBFGS
+from invdesign.optimizers.multistart import MultiStart
 from invdesign.optimizers.nevergrad_mo import NevergradMO
 from invdesign.optimizers.nevergrad_opt import Nevergrad
 from invdesign.optimizers.random_search import RandomSearch, SobolSearch
@@ -32,7 +33,7 @@ from invdesign.optimizers.scipy_slsqp import ScipySLSQP
 OPTIMIZERS: dict[str, type[Optimizer]] = {
     cls.name: cls
     for cls in (Adam, LBFGS, ScipyLBFGSB, ScipySLSQP, Nevergrad, BoTorch, RandomSearch,
-                SobolSearch, Chain, BoTorchMO, NevergradMO, ScalarizationSweep)
+                SobolSearch, Chain, MultiStart, BoTorchMO, NevergradMO, ScalarizationSweep)
 }
 MULTI_OBJECTIVE: frozenset[str] = frozenset(k for k, c in OPTIMIZERS.items() if getattr(c, "multi_objective", False))
 

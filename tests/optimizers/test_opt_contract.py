@@ -121,6 +121,21 @@ EXPECTATIONS: dict[tuple[str, str], Expect] = {
     ("chain_cma_lbfgs", "constrained"): Expect(300),
     ("chain_cma_lbfgs", "constrained_eq"): Expect(300),
     ("chain_cma_lbfgs", "failing"): Expect(100),
+    # --- multi-start: K = 4 L-BFGS members (2 Adam members) share the budget, so ~K x one member's cost
+    ("multistart", "quadratic"): Expect(150),
+    ("multistart", "rosenbrock2"): Expect(300),
+    ("multistart", "rosenbrock20"): Expect(1900),
+    ("multistart", "bounded_quadratic"): Expect(40),
+    ("multistart", "constrained"): Expect(60),
+    ("multistart", "constrained_eq"): Expect(60),
+    ("multistart", "failing"): Expect(60),
+    ("multistart_adam", "quadratic"): Expect(700),
+    ("multistart_adam", "rosenbrock2"): Expect(1400),
+    ("multistart_adam", "rosenbrock20"): Expect(1500),
+    ("multistart_adam", "bounded_quadratic"): Expect(100),
+    ("multistart_adam", "constrained"): Expect(1000),
+    ("multistart_adam", "constrained_eq"): Expect(4000),
+    ("multistart_adam", "failing"): Expect(100),
 }
 
 MATRIX_CONFIGS = sorted({config for config, _ in EXPECTATIONS})
