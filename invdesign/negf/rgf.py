@@ -2,9 +2,10 @@
 
 Blocks carry leading batch dimensions ``(..., nE, b, b)`` (parameter sets, energies), so one sweep
 serves a whole energy grid. ``diag[i] = M_ii``, ``up[i] = M_{i,i+1}``, ``down[i] = M_{i+1,i}``.
-A slice whose Schur complement is exactly singular at some energy (a state decoupled from the leads
-sitting exactly at E, e.g. E = 0 in some graphene junctions) gives NaN at that energy only;
-``Solution`` then re-solves there at E +- delta.
+A slice whose Schur complement is singular or ill conditioned at some energy gives NaN at that energy
+only (``_guarded``); ``Solution`` then re-solves there on merged slices (``invdesign.negf.regroup``:
+exact), and where the whole matrix is singular (a state decoupled from the leads sitting exactly at E,
+e.g. E = 0 in some graphene junctions) at E +- delta.
 Formulas (Schur complements; ``gL``/``gR``: Green's functions of the slices left/right of i, inclusive):
     gL_0 = M_00^-1,          gL_i = (M_ii - down_{i-1} gL_{i-1} up_{i-1})^-1
     gR_{N-1} = M_NN^-1,      gR_i = (M_ii - up_i gR_{i+1} down_i)^-1
@@ -16,24 +17,60 @@ Formulas (Schur complements; ``gL``/``gR``: Green's functions of the slices left
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import weakref
 
 import torch
 
 
-def _solve(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``a^-1 b``; NaN for the batch members where ``a`` is exactly singular (the caller re-solves there)."""
-    x, info = torch.linalg.solve_ex(a, b)
-    if not bool(info.any()):
+COND_LIMIT = 1e8  # |a^-1 b| |a| / |b| above this: the slice's elimination loses > 8 digits
+
+
+def _amax(x: torch.Tensor) -> torch.Tensor:
+    """Largest |Re| or |Im| entry of each matrix, ``(..., m, n) -> (...)`` (cheaper than complex abs)."""
+    if x.is_conj():
+        x = x.conj()  # a lazily conjugated view: its conjugate is plain, with the same magnitudes
+    return (torch.view_as_real(x).abs().amax((-3, -2, -1)) if x.is_complex() else x.abs().amax((-2, -1)))
+
+
+_GUARD = contextvars.ContextVar("invdesign_rgf_conditioning_guard", default=True)
+
+
+@contextlib.contextmanager
+def conditioning_guard(enabled: bool):
+    """Within this context, ill-conditioned slices are (or, with ``enabled=False``, are not) marked NaN.
+    Off for a device of one slice: its factorisation pivots over the whole matrix, so a large condition
+    number there is the physics (a state nearly decoupled from the leads), not the partition."""
+    token = _GUARD.set(enabled)
+    try:
+        yield
+    finally:
+        _GUARD.reset(token)
+
+
+def _guarded(x: torch.Tensor, info: torch.Tensor, a: torch.Tensor, b_scale) -> torch.Tensor:
+    """NaN for the members where ``a`` is singular or so ill conditioned that the sweep would return
+    digits of rounding (a slice's Schur complement can be near-singular while the whole matrix is not);
+    the caller re-solves those energies on merged slices (``invdesign.negf.regroup``)."""
+    bad = info != 0
+    if _GUARD.get():
+        with torch.no_grad():
+            bad = bad | ~(_amax(x) * _amax(a) <= COND_LIMIT * b_scale)
+    if not bool(bad.any()):
         return x
-    return torch.where((info == 0)[..., None, None], x, torch.full_like(x, float("nan")))
+    return torch.where(bad[..., None, None], torch.full_like(x, float("nan")), x)
+
+
+def _solve(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``a^-1 b``; NaN for the batch members where ``a`` is singular or ill conditioned (``_guarded``)."""
+    x, info = torch.linalg.solve_ex(a, b)
+    return _guarded(x, info, a, _amax(b.detach()))
 
 
 def _inv(a: torch.Tensor) -> torch.Tensor:
     x, info = torch.linalg.inv_ex(a)
-    if not bool(info.any()):
-        return x
-    return torch.where((info == 0)[..., None, None], x, torch.full_like(x, float("nan")))
+    return _guarded(x, info, a, 1.0)
 
 
 Pattern = tuple  # (p, q, diagonal) of one coupling, see _coupled

@@ -20,6 +20,7 @@ from invdesign.negf.blocks import matrix_blocks, orbital_population
 from invdesign.negf.energies import broadened_energies
 from invdesign.negf.errors import NEGFInputError
 from invdesign.negf.leads import SOLVERS, broadening
+from invdesign.negf.regroup import merged
 from invdesign.negf.self_energies import POLE_SHIFTS_EV, LeadSelfEnergies, lead_self_energies, shift_off_poles
 from invdesign.negf.system import Device, check_precision
 
@@ -110,16 +111,19 @@ class Solution:
         return torch.einsum("...ab,...bc,...cd,...ad->...", self.gamma_left, x, self.gamma_right, x.conj()).real
 
     def _observable(self, raw: Callable[["Solution"], torch.Tensor | tuple], per_orbital: bool = False):
-        """Evaluate ``raw(self)``; energies where the device matrix is singular are re-solved.
+        """Evaluate ``raw(self)``; energies where a sweep failed are re-solved.
 
-        A state decoupled from the leads exactly at a requested real E makes ``E S - H - Sigma``
-        singular there (G has a pole, the observables do not). Those energies are evaluated at
-        E +- delta and averaged, like lead poles (error O(delta^2)); the G blocks and ``z`` of this
-        object stay on the original grid.
+        First on merged slices (``invdesign.negf.regroup``: a slice's Schur complement can be singular
+        or ill conditioned while the whole matrix is not; exact), down to one slice. Where the whole
+        ``E S - H - Sigma`` is singular (a state decoupled from the leads exactly at a requested real
+        E: G has a pole, the observables do not), those energies are evaluated at E +- delta and
+        averaged, like lead poles (error O(delta^2)). The G blocks and ``z`` of this object stay on the
+        original grid and slices.
         """
         if self._fallback is not None:
             return self._fallback._observable(raw, per_orbital)
-        x = raw(self)
+        with rgf.conditioning_guard(len(self.device.blocks) > 1):
+            x = raw(self)
         parts = x if isinstance(x, tuple) else (x,)
         bad = torch.zeros(len(self.z), dtype=torch.bool, device=self.z.device)
         for p in parts:
@@ -127,6 +131,13 @@ class Solution:
             if per_orbital:
                 nan = nan.any(-1)
             bad |= nan.reshape(-1, nan.shape[-1]).any(0)
+        if bad.any() and len(self.device.blocks) > 1:
+            # an ill-conditioned slice (rgf marks it): the same matrix on slices twice as large pivots
+            # inside the merged block; exact, so it comes before shifting the energy
+            sub = Solution(merged(self.device, 2), self.z, False, self.method, self.dtype, level=self._level)
+            sub._combine, sub.scalar = self._combine, self.scalar
+            self._fallback = sub
+            return sub._observable(raw, per_orbital)
         if bad.any():
             if self._level >= len(POLE_SHIFTS_EV):
                 e = self.z[bad].detach().real.tolist()

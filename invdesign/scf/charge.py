@@ -31,7 +31,8 @@ import numpy as np
 import torch
 
 from invdesign.negf.constants import KB_EV
-from invdesign.negf.current import fermi, lead_band_edges
+from invdesign.negf.current import fermi_window
+from invdesign.negf.lead_bands import lead_band_edges
 from invdesign.negf.energies import edge_panel_grid
 from invdesign.negf.errors import NEGFInputError
 from invdesign.negf.self_energies import LeadSelfEnergies, lead_self_energies
@@ -215,7 +216,7 @@ class DensityEvaluator:
         e, wt = edge_panel_grid(lo, hi, self.band_edges(device, lead_shifts), self.settings.panel_nodes,
                                 self.settings.panel_kt * kt)
         a_left = self._solution("window", device, e, cache).spectral_function("left")  # (..., nE, n)
-        window = fermi(e, mu_l, self.temperature_k) - fermi(e, mu_r, self.temperature_k)
+        window = fermi_window(e, mu_l, mu_r, self.temperature_k)
         return 2 * torch.einsum("e,...en->...n", (window * wt).to(a_left.dtype), a_left)
 
 
