@@ -31,6 +31,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
+from invdesign import ranking
+# encode_float/decode_float are re-exported: the optimizers' states use them from here
+from invdesign.jsonfloat import decode_float, encode_float  # noqa: F401
+
 if TYPE_CHECKING:
     from invdesign.problem import ConstraintSpec, Evaluation
 
@@ -214,32 +218,28 @@ class Optimizer(abc.ABC):
 # ----- constraints and ranking -------------------------------------------------------------------
 
 
+def _specs(specs: list[ConstraintSpec]) -> list[tuple[str, float]]:
+    return [(spec.kind, spec.tol) for spec in specs]
+
+
 def violation(evaluation: Evaluation, specs: list[ConstraintSpec]) -> float:
     """Total constraint violation (>= 0): ``sum max(g - tol, 0)`` plus ``sum max(|h| - tol, 0)``.
 
-    Failed evaluations are infinitely violating; a problem without constraints gives 0.
+    Failed evaluations are infinitely violating; a problem without constraints gives 0 (``invdesign.ranking``).
     """
-    if evaluation.failed:
-        return math.inf
-    total = 0.0
-    for spec, value in zip(specs, evaluation.constraints):
-        excess = abs(value) if spec.kind == "eq" else value
-        total += max(excess - spec.tol, 0.0) if not math.isnan(value) else math.inf
-    return total
+    return ranking.violation(evaluation.constraints, _specs(specs), evaluation.failed)
+
+
+def rank_key(evaluation: Evaluation, specs: list[ConstraintSpec]) -> tuple[int, float]:
+    """``invdesign.ranking.rank_key`` of an evaluation: smaller is better."""
+    return ranking.rank_key(evaluation.failed, evaluation.feasible, evaluation.value, evaluation.constraints,
+                            _specs(specs))
 
 
 def is_better(a: Evaluation, b: Evaluation, specs: list[ConstraintSpec]) -> bool:
-    """Whether ``a`` ranks strictly above ``b``: feasible beats infeasible, feasible points by
-    value, infeasible ones by total violation, failed evaluations last."""
-    if a.failed or b.failed:
-        return not a.failed and b.failed
-    a_ok = a.feasible and math.isfinite(a.value)
-    b_ok = b.feasible and math.isfinite(b.value)
-    if a_ok != b_ok:
-        return a_ok
-    if a_ok:
-        return a.value < b.value
-    return violation(a, specs) < violation(b, specs)
+    """Whether ``a`` ranks strictly above ``b`` (``invdesign.ranking``): feasible beats infeasible, feasible
+    points by value, infeasible ones by total violation, failed evaluations last."""
+    return rank_key(a, specs) < rank_key(b, specs)
 
 
 def usable(evaluation: Evaluation) -> bool:
@@ -283,16 +283,6 @@ def make_generator(seed: int) -> torch.Generator:
     generator = torch.Generator()
     generator.manual_seed(seed)
     return generator
-
-
-def encode_float(value: float) -> float | str:
-    """Strict JSON has no NaN/inf: those become the strings ``"nan"``, ``"inf"``, ``"-inf"``."""
-    return value if math.isfinite(value) else str(value)
-
-
-def decode_float(value: float | str) -> float:
-    """Inverse of ``encode_float``."""
-    return float(value)
 
 
 def evaluation_from_dict(data: dict[str, Any]) -> Evaluation:
