@@ -20,6 +20,7 @@ invalid spec or arguments, 1 when the campaign could not finish.
 from __future__ import annotations
 
 import argparse
+import errno
 import math
 import sys
 from pathlib import Path
@@ -292,9 +293,12 @@ def main(argv: list[str] | None = None) -> int:
     except StorageError as err:
         print(f"invdesign: {err}", file=sys.stderr)
         return EXIT_FAILED
-    except PermissionError as err:  # e.g. a read-only campaign directory: say which path, not a traceback
-        print(f"invdesign: cannot write {err.filename or ''}: permission denied ({err.strerror}); choose a "
-              "writable --out directory or fix its permissions", file=sys.stderr)
+    except OSError as err:  # a read-only campaign directory: say which path, not a traceback
+        if err.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        why = "read-only file system" if err.errno == errno.EROFS else "permission denied"
+        print(f"invdesign: cannot write {err.filename or ''}: {why} ({err.strerror}); choose a writable --out "
+              "directory or fix its permissions", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("\ninvdesign: interrupted; `invdesign resume` continues where it stopped", file=sys.stderr)

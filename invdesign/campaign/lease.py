@@ -57,14 +57,22 @@ def _process_start(pid: int) -> str | None:
 
 
 def pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` exists on this host (the one liveness test: leases, pool workers' watch)."""
+    """Whether process ``pid`` runs on this host (the one liveness test: leases, pool workers' watch).
+
+    A zombie is dead: a SIGKILLed worker stays in the process table until its parent reaps it, and a
+    parent that does not (a stuck nanny, a test harness) kept its lease "alive" until the lease expired
+    (a Dask run waited its whole 60 s TTL for a killed worker)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # exists, owned by someone else
-        return True
-    return True
+        pass
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc (not Linux), or it just went: the signal test above is all there is
+    return state not in ("Z", "X")
 
 
 def this_owner() -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -42,6 +43,31 @@ settings = { optimizer = "CMA", batch_size = 5 }
 [[optimizers]]
 name = "random"
 settings = { batch_size = 3 }
+"""
+
+
+# A reduced paper/agnr_doping campaign (5-AGNR, 2 cells, 8 energies: ~0.1 s per evaluation), the physics
+# counterpart of REFERENCE_SPEC for the fault tests; grad_cost fixed so that every process charges alike.
+AGNR_SPEC = """
+name = "agnr_faults"
+seeds = [0, 1, 2]
+[budget]
+max_cost = 16
+grad_cost = 2.0
+[[problems]]
+name = "paper/agnr_doping"
+label = "agnr"
+settings = { width = 5, line = 2, cells = 2, n_energies = 8 }
+start = "random"
+[[optimizers]]
+name = "lbfgs"
+[[optimizers]]
+name = "nevergrad"
+label = "cma"
+settings = { optimizer = "CMA", batch_size = 4 }
+[[optimizers]]
+name = "random"
+settings = { batch_size = 2 }
 """
 
 
@@ -81,6 +107,64 @@ def cli(*args, cwd=REPO, timeout=120, env_extra: dict | None = None, **kwargs) -
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), **(env_extra or {})}
     return subprocess.run([sys.executable, "-m", "invdesign.cli", *map(str, args)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout, **kwargs)
+
+
+def history_bytes(directory) -> int:
+    """Bytes of every run's history.jsonl: grows while runs evaluate."""
+    return sum(p.stat().st_size for p in Path(directory).glob("runs/*/history.jsonl"))
+
+
+def start_cli(args, env_extra: dict | None = None, **popen) -> subprocess.Popen:
+    """``python -m invdesign.cli ARGS`` started in its own session (one torch thread; ``env_extra`` added to
+    its environment), stderr piped: the session is what a kill takes down, campaign process and pool
+    workers together."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), **(env_extra or {})}
+    return subprocess.Popen([sys.executable, "-m", "invdesign.cli", *map(str, args)], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True, **popen)
+
+
+def kill_at_random_moments(command: list, out: Path, rng, workers: list[int], after_kill=None,
+                           max_delay_s: float = 0.3, start_timeout_s: float = 120.0) -> list:
+    """Start ``invdesign COMMAND --workers W --quiet --no-report`` (then ``resume OUT``) once per entry of
+    ``workers`` and SIGKILL its whole session ``rng.uniform(0, max_delay_s)`` after its runs start writing
+    evaluations. ``after_kill(k)`` runs after the k-th kill (to damage the directory as a crash might).
+    A start that finishes before it could be killed is retried (bounded). Returns the command that
+    continues the campaign, ``["resume", out]``."""
+    kills, attempts = 0, 0
+    while kills < len(workers):
+        attempts += 1
+        assert attempts < 3 * len(workers), "the campaign finished before it could be killed enough times"
+        size = history_bytes(out)
+        proc = start_cli([*command, "--workers", workers[kills], "--quiet", "--no-report"])
+        deadline = time.monotonic() + start_timeout_s
+        while history_bytes(out) == size and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)  # until the runs are evaluating
+        time.sleep(rng.uniform(0.0, max_delay_s))
+        killed = proc.poll() is None
+        if killed:
+            os.killpg(proc.pid, signal.SIGKILL)  # the whole session: campaign process and its workers
+        proc.wait()
+        proc.stderr.close()
+        command = ["resume", out]
+        assert (Path(out) / "campaign.json").exists()
+        if killed:
+            kills += 1
+            if after_kill is not None:
+                after_kill(kills)
+    return command
+
+
+def assert_same_campaign(out: Path, expected_dir: Path) -> None:
+    """Summary (wall times aside) and every history equal the uninterrupted campaign's; no evaluation lost
+    or recorded twice; every lease released and no temporary file left."""
+    assert comparable_summary(out) == comparable_summary(expected_dir)
+    expected, got = histories(expected_dir), histories(out)
+    assert got.keys() == expected.keys()
+    for rid in expected:
+        assert [r["n"] for r in got[rid]] == list(range(len(got[rid]))), rid  # none lost, none twice
+        assert got[rid] == expected[rid], rid
+    assert not list(Path(out).glob("runs/*/lease.json"))  # every lease released, or taken over and released
+    assert not list(Path(out).glob("runs/*/.*.tmp.*"))
 
 
 def write_toml(path: Path, text: str) -> Path:

@@ -7,7 +7,7 @@ import time
 
 from invdesign.campaign import run_campaign
 from invdesign.campaign.storage import COMPLETED_FILE, LEASE_FILE
-from tests.campaign.helpers import cli, comparable_summary, small_spec
+from tests.campaign.helpers import cli, comparable_summary, small_spec, start_cli
 
 RUN = "quad__random__s1"
 
@@ -53,14 +53,28 @@ def test_steal_leases_takes_the_foreign_run_over(tmp_path):
     assert not (out / "runs" / RUN / LEASE_FILE).exists()
 
 
+def _resume_until_waiting(out, *flags) -> tuple[int, str]:
+    """``invdesign resume OUT --quiet FLAGS``; once it announces that it waits for the foreign lease, the
+    lease goes (as when that host finishes): returns its exit status and stderr."""
+    proc = start_cli(["resume", out, "--quiet", "--no-report", *flags])
+    lines = []
+    deadline = time.monotonic() + 120
+    for line in iter(proc.stderr.readline, b""):
+        lines.append(line.decode())
+        if "waiting for it" in lines[-1]:
+            (out / "runs" / RUN / LEASE_FILE).unlink()
+            break
+        assert time.monotonic() < deadline, "".join(lines)
+    rest = proc.communicate(timeout=120)[1].decode()
+    return proc.returncode, "".join(lines) + rest
+
+
 def test_wait_waits_for_a_foreign_lease_and_says_so(tmp_path):
     ref, out = _campaign(tmp_path, "c")
-    _foreign_lease(out, 6.0)  # beyond 2 TTLs of 0.5 s: without --wait it would be left alone
-    start = time.monotonic()
-    done = cli("resume", out, "--quiet", "--no-report", "--wait", "--lease-ttl", 0.5, timeout=60)
-    assert done.returncode == 0, done.stderr
-    assert time.monotonic() - start > 1.0  # it did wait for the expiry
-    assert "faraway-node-7" in done.stderr and "waiting for it" in done.stderr
+    _foreign_lease(out, 3600.0)  # beyond 2 TTLs: only --wait waits for it
+    code, err = _resume_until_waiting(out, "--wait")
+    assert code == 0, err
+    assert "faraway-node-7" in err and "424242" in err
     assert comparable_summary(out) == comparable_summary(ref)
 
 
@@ -68,8 +82,35 @@ def test_a_short_foreign_lease_is_waited_for_unasked_but_not_silently(tmp_path):
     """A lease that expires within 2 lease TTLs (a killed Dask worker's, or a live holder renewing) is worth
     waiting for without --wait; the wait is announced on stderr also with --quiet."""
     ref, out = _campaign(tmp_path, "c")
-    _foreign_lease(out, 8.0)  # within 2 x the default 60 s TTL; the CLI starts in a few seconds
-    done = cli("resume", out, "--quiet", "--no-report", timeout=60)
-    assert done.returncode == 0, done.stderr
-    assert "faraway-node-7" in done.stderr and "waiting for it" in done.stderr
+    _foreign_lease(out, 100.0)  # within 2 x the default 60 s TTL
+    code, err = _resume_until_waiting(out)
+    assert code == 0, err
+    assert "faraway-node-7" in err
     assert comparable_summary(out) == comparable_summary(ref)
+
+
+def test_a_zombie_holder_is_dead(tmp_path):
+    """A SIGKILLed worker its parent has not reaped yet is a zombie: its lease frees the unit at once (was:
+    ``os.kill(pid, 0)`` succeeds on a zombie, so the unit waited out the whole lease TTL)."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    from invdesign.campaign.lease import holder_is_dead, pid_alive
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert pid_alive(child.pid)
+        os.kill(child.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while pid_alive(child.pid) and time.monotonic() < deadline:  # not reaped: a zombie
+            time.sleep(0.01)
+        assert not pid_alive(child.pid)
+        lease = {"host": socket.gethostname(), "pid": child.pid, "start": None, "expires": time.time() + 3600}
+        assert holder_is_dead(lease)
+    finally:
+        child.kill()
+        child.wait()
+    assert pid_alive(os.getpid())

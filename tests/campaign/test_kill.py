@@ -4,62 +4,23 @@ uninterrupted campaign: same summary (wall times aside), same histories, nothing
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
 
 from invdesign.campaign import run_campaign
-from tests.campaign.helpers import (REFERENCE_SPEC, RENDEZVOUS_ENV, REPO, comparable_summary, histories,
-                                   write_toml)
+from tests.campaign.helpers import (REFERENCE_SPEC, RENDEZVOUS_ENV, assert_same_campaign, comparable_summary,
+                                   histories, history_bytes, kill_at_random_moments, start_cli, write_toml)
 
 WORKERS = [2, 1, 2]  # one kill per entry: the pool (campaign process and workers together), or in-process
-
-
-def _history_bytes(directory) -> int:
-    return sum(p.stat().st_size for p in directory.glob("runs/*/history.jsonl"))
-
-
-def _start(args, **env_vars):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), **env_vars}
-    return subprocess.Popen([sys.executable, "-m", "invdesign.cli", *map(str, args)], cwd=REPO, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
 
 
 def test_sigkill_at_random_moments_then_resume(reference, tmp_path):
     spec_path, expected_dir = reference
     out = tmp_path / "killed"
-    rng = random.Random(20240611)
-    kills, attempts = 0, 0
-    command = ["run", spec_path, "--out", out]
-    while kills < len(WORKERS):
-        attempts += 1
-        assert attempts < 3 * len(WORKERS), "the campaign finished before it could be killed enough times"
-        size = _history_bytes(out)
-        proc = _start([*command, "--workers", WORKERS[kills], "--quiet", "--no-report"])
-        deadline = time.monotonic() + 60
-        while _history_bytes(out) == size and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)  # until the runs are evaluating
-        time.sleep(rng.uniform(0.0, 0.3))
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)  # the whole session: campaign process and its workers
-            kills += 1
-        proc.wait()
-        proc.stderr.close()
-        command = ["resume", out]
-        assert (out / "campaign.json").exists()
-
-    final = _start([*command, "--quiet", "--no-report"])
+    command = kill_at_random_moments(["run", spec_path, "--out", out], out, random.Random(20240611), WORKERS)
+    final = start_cli([*command, "--quiet", "--no-report"])
     _, err = final.communicate(timeout=120)
     assert final.returncode == 0, err.decode()
-
-    assert comparable_summary(out) == comparable_summary(expected_dir)
-    expected, got = histories(expected_dir), histories(out)
-    assert got.keys() == expected.keys()
-    for rid in expected:
-        assert [r["n"] for r in got[rid]] == list(range(len(got[rid]))), rid  # none lost, none twice
-        assert got[rid] == expected[rid], rid
-    assert not list(out.glob("runs/*/lease.json"))  # every lease released, or taken over and released
-    assert not list(out.glob("runs/*/.*.tmp.*"))
+    assert_same_campaign(out, expected_dir)
 
 
 def test_two_campaign_processes_on_one_directory(tmp_path):
@@ -73,7 +34,7 @@ def test_two_campaign_processes_on_one_directory(tmp_path):
     run_campaign(spec_path, expected_dir, progress=False)  # in-process, no rendezvous: the uninterrupted result
     out, meeting = tmp_path / "shared", tmp_path / "meeting"
     meeting.mkdir()
-    procs = [_start(["run", spec_path, "--out", out, "--quiet", "--no-report"], **{RENDEZVOUS_ENV: str(meeting)})
+    procs = [start_cli(["run", spec_path, "--out", out, "--quiet", "--no-report"], {RENDEZVOUS_ENV: str(meeting)})
              for _ in range(2)]
     for proc in procs:
         _, err = proc.communicate(timeout=240)
@@ -98,9 +59,9 @@ def test_workers_stop_when_the_campaign_process_is_killed_alone(tmp_path):
     spec.write_text('seeds = [0, 1]\n[budget]\nmax_evals = 10000000\n'
                     '[[problems]]\nname = "toy/rosenbrock20"\n[[optimizers]]\nname = "random"\n')
     out = tmp_path / "out"
-    proc = _start(["run", spec, "--out", out, "--workers", 2, "--quiet", "--no-report"])
+    proc = start_cli(["run", spec, "--out", out, "--workers", 2, "--quiet", "--no-report"])
     deadline = time.monotonic() + 60
-    while len(list(out.glob("runs/*/history.jsonl"))) < 2 or _history_bytes(out) == 0:
+    while len(list(out.glob("runs/*/history.jsonl"))) < 2 or history_bytes(out) == 0:
         assert time.monotonic() < deadline and proc.poll() is None, "the campaign did not start its runs"
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
@@ -108,9 +69,9 @@ def test_workers_stop_when_the_campaign_process_is_killed_alone(tmp_path):
     proc.stderr.close()
     deadline = time.monotonic() + 20
     while True:
-        before = _history_bytes(out)
+        before = history_bytes(out)
         time.sleep(2.5)  # the workers' watch polls every second
-        if _history_bytes(out) == before:
+        if history_bytes(out) == before:
             break
         assert time.monotonic() < deadline, "the workers went on after the campaign process died"
     try:
