@@ -29,11 +29,12 @@ from invdesign.optimizers.random_search import RandomSearch, SobolSearch
 from invdesign.optimizers.scalarization_sweep import ScalarizationSweep
 from invdesign.optimizers.scipy_lbfgsb import ScipyLBFGSB
 from invdesign.optimizers.scipy_slsqp import ScipySLSQP
+from invdesign.optimizers.turbo import TuRBO
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {
     cls.name: cls
     for cls in (Adam, LBFGS, ScipyLBFGSB, ScipySLSQP, Nevergrad, BoTorch, RandomSearch,
-                SobolSearch, Chain, MultiStart, BoTorchMO, NevergradMO, ScalarizationSweep)
+                SobolSearch, Chain, MultiStart, TuRBO, BoTorchMO, NevergradMO, ScalarizationSweep)
 }
 MULTI_OBJECTIVE: frozenset[str] = frozenset(k for k, c in OPTIMIZERS.items() if getattr(c, "multi_objective", False))
 

@@ -17,6 +17,9 @@ from typing import Any
 
 import torch
 
+PROJECTION_STEPS = 50  # Newton steps of project() at most
+MARGIN = 1e-12  # project() lands this far inside (in the constraint's units): rounding must not undo it
+
 
 def cheap_indices(problem: Any) -> list[int]:
     """Indices (in the problem's constraint order) of the ``on="params"`` constraints."""
@@ -67,25 +70,63 @@ def violation(problem: Any, z: torch.Tensor) -> torch.Tensor:
     return total
 
 
-def repair(problem: Any, z: torch.Tensor, steps: int = 50) -> torch.Tensor:
-    """A point near ``z`` (shape ``(dim,)``) satisfying the cheap constraints, by projected gradient steps on
-    their total violation (no simulation; box-clipped). Returns the last iterate when it gets no further:
-    callers test it with ``feasible``."""
+def excess(problem: Any, z: torch.Tensor) -> float:
+    """``violation`` at ``z`` as a float (0 when feasible); ``inf`` where a constraint raises or is NaN."""
+    try:
+        with torch.no_grad():
+            value = float(violation(problem, torch.as_tensor(z, dtype=torch.float64)))
+    except Exception:
+        return math.inf
+    return value if value == value else math.inf
+
+
+def project(problem: Any, y: torch.Tensor, steps: int = PROJECTION_STEPS) -> torch.Tensor:
+    """A point satisfying the cheap constraints near ``y`` (shape ``(dim,)``), differentiable in ``y``.
+
+    Newton steps on the total violation ``v``: ``x <- clip(x - (v + MARGIN) / |grad v|^2 grad v)``, until
+    feasible (no simulation). One violated linear constraint ``a.x <= b`` is one step onto its boundary
+    (``MARGIN`` inside), whose Jacobian ``I - a a^T / |a|^2`` is the orthogonal projector, so a gradient
+    pulled back through it vanishes exactly at the constrained optimum (``multistart``'s projected path).
+    Returns the last iterate if it gets no further (callers test it with ``feasible``); ``y`` itself if it
+    is feasible."""
     bounds = torch.as_tensor(problem.bounds, dtype=torch.float64)
-    x = torch.as_tensor(z, dtype=torch.float64).clone()
+    track = y.requires_grad  # build the graph through the steps (pull_back), or not (repair)
+    x = y
     for _ in range(steps):
-        if feasible(problem, x):
+        if feasible(problem, x.detach()):
             return x
         with torch.enable_grad():
-            leaf = x.clone().requires_grad_(True)
-            total = violation(problem, leaf)
-            (grad,) = torch.autograd.grad(total, leaf)
-        norm2 = float(grad @ grad)
-        if not norm2 > 0.0 or not math.isfinite(norm2):
+            leaf = x if track else x.detach().requires_grad_(True)
+            try:
+                total = violation(problem, leaf)
+                (grad,) = torch.autograd.grad(total, leaf, create_graph=track)
+            except Exception:  # a constraint that raises, or does not depend on the point: nothing to follow
+                return x
+        if not track:
+            total, grad = total.detach(), grad.detach()
+        norm2 = grad @ grad
+        if not float(norm2) > 0.0 or not math.isfinite(float(norm2)):
             return x
-        # a Newton step on the violation (linear constraints: lands on the boundary), nudged 1 % past it
-        x = torch.minimum(torch.maximum(x - 1.01 * float(total) / norm2 * grad, bounds[0]), bounds[1])
+        x = torch.minimum(torch.maximum(x - (total + MARGIN) / norm2 * grad, bounds[0]), bounds[1])
     return x
+
+
+def repair(problem: Any, z: torch.Tensor) -> torch.Tensor:
+    """``project`` without derivatives: a cheap-feasible point near ``z`` (shape ``(dim,)``), or the last
+    iterate of the attempt (callers test it with ``feasible``)."""
+    return project(problem, torch.as_tensor(z, dtype=torch.float64).detach()).detach()
+
+
+def pull_back(problem: Any, y: torch.Tensor, gradients: list[list[float]]) -> list[list[float]]:
+    """Gradients at ``project(y)`` pulled back to ``y``: ``J^T g`` for each ``g`` (lists of length dim),
+    ``J`` the Jacobian of ``project`` at ``y`` (shape ``(dim,)``)."""
+    with torch.enable_grad():
+        leaf = torch.as_tensor(y, dtype=torch.float64).detach().clone().requires_grad_(True)
+        x = project(problem, leaf)
+        if not x.requires_grad:  # y was feasible: the identity
+            return [list(g) for g in gradients]
+        return [torch.autograd.grad(x, leaf, grad_outputs=torch.as_tensor(g, dtype=torch.float64),
+                                    retain_graph=True)[0].tolist() for g in gradients]
 
 
 def feasible_starts(problem: Any, draw: Any, n: int, max_draws: int) -> tuple[torch.Tensor, int]:

@@ -13,6 +13,12 @@ random start every optimizer shares); the others, and every restart, at the next
 sequence (seeded) of the unit cube, skipping points within ``cull_radius`` of a basin already found or of a
 running member (at most ``start_tries`` draws per start).
 
+Screening (``screen`` > 0): the first ask is instead one batch of ``screen`` such points (the initial point
+first), evaluated with gradients; the members then start at the best of them (feasible first, by value),
+each at least ``cull_radius`` from the others, and restarts take the next best unused one before drawing
+new Sobol points. A member starting at a screened point is told that point's evaluation instead of asking
+for it again, so screening costs ``screen`` evaluations once, in one batched call.
+
 Culling and restarts (after every step, in this order, a restarted member taking the next start):
 - ``converged``: the member is done by its own criterion; its best point is recorded as a basin.
 - ``stalled``: its best value has not improved by more than ``stall_rtol * max(1, |best|)`` over its last
@@ -24,12 +30,17 @@ Culling and restarts (after every step, in this order, a restarted member taking
 Distances are RMS per-coordinate distances in the unit cube (``problem.to_unit``), so the radius does not
 depend on the dimension or the parameters' units.
 
-Cheap constraints (``on="params"``) never cost a simulation: a point a member asks that violates one is
-told back to it at once as a failed evaluation of cost 0 (``cheap_constraints.rejection``), so its line
-search backs off towards its feasible iterate as from a failed simulation, and the member is asked again
-(``max_rejections`` times at most, then it restarts); start points are drawn feasible (rejection, then
-``cheap_constraints.repair``). A member reaching the boundary of a cheap constraint therefore stops there
-(a barrier, not a projection along the boundary).
+Cheap constraints (``on="params"``) never cost a simulation. With ``cheap="project"`` (default) a point
+``y`` a member asks that violates one is replaced in the batch by its projection ``x = project(y)``
+(``cheap_constraints.project``: Newton steps on the violation, no simulation), and the member is told
+the evaluation at ``x`` as if at ``y``, its gradients pulled back through the projection (``J^T g``): it
+minimises ``f(project(y))``, a projected path along which its line search slides on the constraint's
+boundary, and whose stationary points are the constrained ones (exactly so for a linear constraint, whose
+projection Jacobian is the orthogonal projector). Where the projection fails, and with
+``cheap="reject"``, the point is told back unsimulated as a failed evaluation of cost 0
+(``cheap_constraints.rejection``): the line search backs off towards the feasible iterate as from a failed
+simulation (``max_rejections`` times at most, then the member restarts), so such a member stops at the
+boundary (a barrier). Start points are drawn feasible (rejection, then ``repair``).
 
 ``max_starts`` bounds the number of starts (None: restart for ever, the budget ends the run); once spent,
 finished members are not replaced, ``batch_size`` shrinks, and the run is done when none is left.
@@ -40,15 +51,24 @@ drawn (the engine is fast-forwarded on load), so a loaded optimizer continues ex
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any, final
 
 import torch
 
-from invdesign.optimizers.base import Optimizer, StartingAt, as_tensor, violation
-from invdesign.optimizers.cheap_constraints import feasible, rejection, repair, violated
+from invdesign.optimizers.base import (
+    Optimizer,
+    StartingAt,
+    as_tensor,
+    evaluation_from_dict,
+    gradient_record,
+    violation,
+)
+from invdesign.optimizers.cheap_constraints import feasible, pull_back, rejection, repair, violated
 
 LOCALS = ("lbfgs", "adam")
+CHEAP = ("project", "reject")
 PATIENCE = {"lbfgs": 20, "adam": 100}  # default patience per local method (see __init__)
 REASONS = ("converged", "stalled", "duplicate", "known_basin", "rejected")
 
@@ -56,10 +76,12 @@ REASONS = ("converged", "stalled", "duplicate", "known_basin", "rejected")
 class _Member:
     """One local search: its optimizer, start, and progress counters (``key``: its best's rank value)."""
 
-    def __init__(self, number: int, start: torch.Tensor, optimizer: Optimizer) -> None:
+    def __init__(self, number: int, start: torch.Tensor, optimizer: Optimizer, cached: Any = None) -> None:
         self.number = number
         self.start = start
         self.optimizer = optimizer
+        self.cached = cached  # the screening's Evaluation of ``start``, told to it in place of simulating again
+        self.asked: torch.Tensor | None = None  # the member's own point when the batch holds its projection
         self.key: list[float] | None = None  # [0, value] feasible, [1, violation] infeasible; None: nothing yet
         self.since = 0  # evaluations since the key last improved by more than the stall tolerance
 
@@ -76,7 +98,8 @@ class MultiStart(Optimizer):
     def __init__(self, problem: Any, seed: int, *, members: int = 4, local: str = "lbfgs",
                  local_settings: dict[str, Any] | None = None, include_initial: bool = True,
                  cull_radius: float = 0.05, patience: int | None = None, stall_rtol: float = 1e-5,
-                 max_starts: int | None = None, max_rejections: int = 64, start_tries: int = 64) -> None:
+                 max_starts: int | None = None, max_rejections: int = 64, start_tries: int = 64,
+                 screen: int = 0, cheap: str = "project") -> None:
         """
         members: K, local searches run at once (points per ask). local: "lbfgs" or "adam".
         local_settings: settings of every member (e.g. ``{"history": 5}``). include_initial: member 0
@@ -86,18 +109,22 @@ class MultiStart(Optimizer):
         L-BFGS; 100 for Adam, whose best moves in noisy steps and whose multipliers update only every
         ``al_every`` = 50 steps). max_starts: starts
         at most (None: no limit). max_rejections: cheap-constraint rejections per ask before a member
-        restarts. start_tries: Sobol draws per start before one near a basin is accepted.
+        restarts. start_tries: Sobol draws per start before one near a basin is accepted. screen: points
+        of a first, space-filling batch (0: none) whose best points start the members (module docstring).
+        cheap: how a point violating a cheap constraint is handled, "project" or "reject" (module docstring).
         """
+        if cheap not in CHEAP:
+            raise ValueError(f"multistart: cheap must be one of {CHEAP}, got {cheap!r}")
         if local not in LOCALS:
             raise ValueError(f"multistart: local must be one of {LOCALS}, got {local!r}")
-        if members < 1 or start_tries < 1 or (max_starts is not None and max_starts < 1):
-            raise ValueError(f"multistart: need members, start_tries and max_starts (or None) >= 1; got "
-                             f"{members}, {start_tries}, {max_starts}")
+        if members < 1 or start_tries < 1 or screen < 0 or (max_starts is not None and max_starts < 1):
+            raise ValueError(f"multistart: need members, start_tries and max_starts (or None) >= 1 and screen >= 0; "
+                             f"got {members}, {start_tries}, {max_starts}, {screen}")
         super().__init__(problem, seed, {
             "members": members, "local": local, "local_settings": dict(local_settings or {}),
             "include_initial": include_initial, "cull_radius": cull_radius, "patience": patience,
             "stall_rtol": stall_rtol, "max_starts": max_starts, "max_rejections": max_rejections,
-            "start_tries": start_tries})
+            "start_tries": start_tries, "screen": screen, "cheap": cheap})
         self._patience = int(patience if patience is not None else PATIENCE[local])
         self._sobol = torch.quasirandom.SobolEngine(self.dim, scramble=True, seed=self.seed)
         self._n_sobol = 0
@@ -105,19 +132,21 @@ class MultiStart(Optimizer):
         self._basins: list[tuple[torch.Tensor, list[float]]] = []  # (unit-cube point, key) of finished members
         self._counts = dict.fromkeys(REASONS, 0)
         self._members: list[_Member] = []
+        self._queue: list[Any] = []  # screened evaluations not yet used as starts, best first
+        self._screening = screen > 0  # the first ask is the screening batch; members come after its tell
         self._make_optimizer(0, torch.as_tensor(problem.initial_point(), dtype=torch.float64))  # fail now on bad settings
-        for _ in range(min(members, self._starts_left())):
-            self._members.append(self._new_member())
+        if not self._screening:
+            self._start_members()
 
     # ----- the interface -------------------------------------------------------------------------
 
     @property
     def batch_size(self) -> int:
-        return max(len(self._members), 1)
+        return self.settings["screen"] if self._screening else max(len(self._members), 1)
 
     @property
     def done(self) -> bool:
-        return not self._members
+        return not self._screening and not self._members
 
     @property
     def counts(self) -> dict[str, int]:
@@ -130,13 +159,37 @@ class MultiStart(Optimizer):
         return self._n_starts
 
     def _ask(self) -> torch.Tensor:
+        if self._screening:
+            return torch.stack([self._start_point(i) for i in range(self.settings["screen"])])
         return torch.stack([self._point_of(i) for i in range(len(self._members))])
 
     def _tell(self, points: torch.Tensor, evaluations: list[Any]) -> None:
+        if self._screening:
+            usable = [e for e in evaluations if gradient_record(e) is not None]
+            self._queue = sorted(usable, key=lambda e: _key(e, self.specs))  # stable: ties keep the design order
+            self._screening = False
+            self._start_members()
+            return
         for member, evaluation in zip(self._members, evaluations):
-            member.optimizer.tell([evaluation])
+            member.optimizer.tell([self._as_asked(member, evaluation)])
             self._progress(member)
         self._cull()
+
+    def _as_asked(self, member: _Member, evaluation: Any) -> Any:
+        """The evaluation of a projected point as the member sees it: at its own point ``y``, gradients
+        pulled back through the projection (``J^T g``): it descends ``f(project(y))``."""
+        if member.asked is None:
+            return evaluation
+        y, member.asked = member.asked, None
+        if evaluation.grad is None or evaluation.failed:
+            return dataclasses.replace(evaluation, x=y.tolist())
+        grads = pull_back(self.problem, y, [evaluation.grad, *(evaluation.constraint_grads or [])])
+        return dataclasses.replace(evaluation, x=y.tolist(), grad=grads[0],
+                                   constraint_grads=grads[1:] if evaluation.constraint_grads is not None else None)
+
+    def _start_members(self) -> None:
+        for _ in range(min(self.settings["members"], self._starts_left())):
+            self._members.append(self._new_member())
 
     # ----- members -------------------------------------------------------------------------------
 
@@ -146,9 +199,20 @@ class MultiStart(Optimizer):
         member = self._members[index]
         for _ in range(self.settings["max_rejections"]):
             point = member.optimizer.ask()[0]
+            cached, member.cached = member.cached, None
+            if cached is not None and point.tolist() == cached.x:  # its start, screened already: no new simulation
+                member.optimizer.tell([cached])
+                self._progress(member)
+                continue
             name = violated(self.problem, point)
+            member.asked = None
             if name is None:
                 return point
+            if self.settings["cheap"] == "project":
+                projected = repair(self.problem, point)
+                if feasible(self.problem, projected):
+                    member.asked = point
+                    return projected
             member.optimizer.tell([rejection(point, name, len(self.specs))])
             self._counts["rejected"] += 1
         self._members[index] = self._new_member()  # its start is feasible (or as near as repair gets)
@@ -207,9 +271,28 @@ class MultiStart(Optimizer):
 
     def _new_member(self) -> _Member:
         number = self._n_starts
-        start = self._start_point(number)
         self._n_starts += 1
-        return _Member(number, start, self._make_optimizer(number, start))
+        cached = self._from_queue()
+        start = as_tensor(cached.x) if cached is not None else self._start_point(number)
+        return _Member(number, start, self._make_optimizer(number, start), cached)
+
+    def _from_queue(self) -> Any:
+        """The best screened evaluation not within ``cull_radius`` of a basin or a running member (those
+        passed over are dropped: their basin is taken), or None when the queue has none."""
+        taken = self._taken()
+        while self._queue:
+            evaluation = self._queue.pop(0)
+            u = self.problem.to_unit(as_tensor(evaluation.x))
+            if all(self._distance(u, v) >= self.settings["cull_radius"] for v in taken):
+                return evaluation
+        return None
+
+    def _taken(self) -> list[torch.Tensor]:
+        """Unit-cube points new starts keep away from: basins, and every running member (its best, or its
+        start before it has one)."""
+        members = [m for m in self._members if m is not None]
+        return [v for v, _ in self._basins] + [self._position(m) if m.key is not None else self.problem.to_unit(m.start)
+                                               for m in members]
 
     def _make_optimizer(self, number: int, start: torch.Tensor) -> Optimizer:
         from invdesign.optimizers import make_optimizer  # the registry imports this module
@@ -224,8 +307,7 @@ class MultiStart(Optimizer):
             z = torch.as_tensor(self.problem.initial_point(), dtype=torch.float64)
             if feasible(self.problem, z):
                 return z
-        taken = [v for v, _ in self._basins] + [self._position(m) for m in self._members
-                                                if m is not None and m.key is not None]
+        taken = self._taken()
         fallback = None
         for _ in range(self.settings["start_tries"]):
             u = self._sobol.draw(1, dtype=torch.float64)[0]
@@ -252,7 +334,10 @@ class MultiStart(Optimizer):
             "n_sobol": self._n_sobol, "n_starts": self._n_starts, "counts": dict(self._counts),
             "basins": [[u.tolist(), key] for u, key in self._basins],
             "members": [{"number": m.number, "start": m.start.tolist(), "key": m.key, "since": m.since,
+                         "cached": None if m.cached is None else m.cached.to_dict(),
+                         "asked": None if m.asked is None else m.asked.tolist(),
                          "optimizer": m.optimizer.state_dict()} for m in self._members],
+            "screening": self._screening, "queue": [e.to_dict() for e in self._queue],
         }
 
     def _load_state_dict(self, state: dict[str, Any]) -> None:
@@ -265,12 +350,16 @@ class MultiStart(Optimizer):
         self._basins = [(as_tensor(u), [float(v) for v in key]) for u, key in state["basins"]]
         self._members = []
         for m in state["members"]:
+            cached = None if m["cached"] is None else evaluation_from_dict(m["cached"])
             member = _Member(int(m["number"]), as_tensor(m["start"]),
-                             self._make_optimizer(int(m["number"]), as_tensor(m["start"])))
+                             self._make_optimizer(int(m["number"]), as_tensor(m["start"])), cached)
             member.optimizer.load_state_dict(m["optimizer"])
             member.key = None if m["key"] is None else [float(v) for v in m["key"]]
             member.since = int(m["since"])
+            member.asked = None if m["asked"] is None else as_tensor(m["asked"])
             self._members.append(member)
+        self._screening = bool(state["screening"])
+        self._queue = [evaluation_from_dict(e) for e in state["queue"]]
 
 
 def _key(evaluation: Any, specs: list[Any]) -> list[float]:

@@ -16,6 +16,13 @@ to the loss (``penalty`` setting, default 10; 0 leaves nevergrad's handling alon
 passing ``constraint_violation`` so nevergrad's archive still ranks infeasible points last.
 A failed evaluation is told as ``worst + max(1, |worst|)`` (``worst``: highest loss seen).
 
+Cheap constraints (``on="params"``) never cost a simulation: a candidate violating one is told back
+unsimulated with a graded bad loss and another is asked (``_feasible_candidate``). Not nevergrad's
+``parametrization.register_cheap_constraint``: its resampling (500 tries, then a 500-step repair) is
+repeated inside meta-optimizers' sub-optimizers (CMA's), so on a box that is mostly infeasible (a
+smoothness bound in 40 dimensions) one ask took over a minute (measured: > 60 s for an always-violated
+constraint); rejection here is bounded and lets the optimizer learn where the feasible set is.
+
 Which optimizers: the default is ``CMA`` (no budget needed; passing ``budget`` changes nevergrad's
 CMA configuration and made it markedly worse on the toy problems). Two families are special:
 
@@ -64,8 +71,10 @@ from invdesign.optimizers.base import (
     evaluation_from_dict,
     usable,
 )
+from invdesign.optimizers.cheap_constraints import cheap_indices, excess, feasible, repair
 
 ARCHIVE_BYTES = 4 * 2**20  # nevergrad's archive of evaluated points is capped at about this much
+CHEAP_RETRIES = 10  # candidates violating a cheap constraint told back unsimulated, per asked point
 
 
 class Nevergrad(Optimizer):
@@ -108,6 +117,8 @@ class Nevergrad(Optimizer):
         init = start.clamp(1e-6, 1.0 - 1e-6).numpy()
         parametrization = ng.p.Array(init=init).set_bounds(0.0, 1.0, method="tanh")
         parametrization.random_state = np.random.RandomState(self.seed)
+        self._cheap = bool(cheap_indices(problem))  # rejected before simulating (module docstring)
+        self._n_rejected = 0  # candidates violating a cheap constraint: told back, never simulated
         self._numpy_state = np.random.RandomState(self.seed + 1).get_state()
         with self._own_numpy_stream():
             self._ng = factory(parametrization=parametrization, budget=budget, num_workers=self._q)
@@ -166,10 +177,38 @@ class Nevergrad(Optimizer):
     def _ask_unit(self) -> np.ndarray:
         """The next candidates (``self._candidates``) on the unit cube, shape ``(q, dim)``; digested."""
         with self._own_numpy_stream():
-            self._candidates = [self._ng.ask() for _ in range(self._q)]
-        values = np.stack([np.asarray(c.value, dtype=np.float64) for c in self._candidates])
+            self._candidates, rows = [], []
+            for _ in range(self._q):
+                candidate, row = self._feasible_candidate()
+                self._candidates.append(candidate)
+                rows.append(row)
+        values = np.stack(rows)
         self._asked_sha256 = hashlib.sha256(self._asked_sha256.encode() + values.tobytes()).hexdigest()
         return values
+
+    def _feasible_candidate(self) -> tuple[Any, np.ndarray]:
+        """One nevergrad candidate and the unit-cube point to evaluate for it, shape ``(dim,)``.
+
+        A candidate violating a cheap constraint is told back at once, never simulated, with the loss of a
+        failed evaluation plus its violation (so less violating candidates rank better), and another asked,
+        ``CHEAP_RETRIES`` times at most; the last one's point is then repaired onto the constraints
+        (``cheap_constraints.repair``) and told, later, with that point's loss."""
+        for _ in range(CHEAP_RETRIES):
+            candidate = self._ng.ask()
+            u = np.asarray(candidate.value, dtype=np.float64)
+            z = _from_unit(self.problem, u)
+            if not self._cheap or feasible(self.problem, z):
+                return candidate, u
+            self._n_rejected += 1
+            e = excess(self.problem, z)
+            self._ng.tell(candidate, self._failed_loss() + (1.0 if math.isinf(e) else e / (1.0 + e)))
+        z = repair(self.problem, _from_unit(self.problem, u))
+        return candidate, self.problem.to_unit(z).clamp(0.0, 1.0).numpy()
+
+    def _failed_loss(self) -> float:
+        """What a failed (or rejected) candidate is told: above the worst loss seen."""
+        worst = self._worst if math.isfinite(self._worst) else 0.0
+        return worst + max(1.0, abs(worst))
 
     def tell(self, evaluations: list[Any]) -> None:
         super().tell(evaluations)  # -> _tell (also a subclass's)
@@ -184,8 +223,7 @@ class Nevergrad(Optimizer):
         with self._own_numpy_stream():
             for candidate, evaluation in zip(self._candidates, evaluations):
                 if not usable(evaluation) or not all(map(math.isfinite, evaluation.constraints)):
-                    worst = self._worst if math.isfinite(self._worst) else 0.0
-                    self._ng.tell(candidate, worst + max(1.0, abs(worst)))
+                    self._ng.tell(candidate, self._failed_loss())
                     continue
                 loss = float(evaluation.value)
                 self._worst = max(self._worst, loss)
@@ -220,6 +258,11 @@ class Nevergrad(Optimizer):
             raise ValueError(f"{self.name}: replaying the {len(self._told)} recorded rounds asked other points "
                              "than the run did (nevergrad or numpy changed since the state was written); "
                              "the state cannot be continued exactly")
+
+
+def _from_unit(problem: Any, u: Any) -> torch.Tensor:
+    """Optimizer coordinates of nevergrad's unit-cube value ``u`` (a numpy array, shape ``(dim,)``)."""
+    return problem.from_unit(torch.as_tensor(np.asarray(u, dtype=np.float64)))
 
 
 def _told_record(evaluation: Any) -> list[Any]:

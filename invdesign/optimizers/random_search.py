@@ -2,6 +2,8 @@
 
 Baselines and the global stage of a ``chain``. Constraints are not used to steer the samples;
 ``best`` still prefers feasible points. Failed evaluations are simply not candidates for ``best``.
+Cheap constraints (``on="params"``) are the exception: samples violating them are rejected before they
+are asked (``cheap_constraints.feasible_starts``), so they never cost a simulation.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from invdesign.optimizers.base import (
     make_generator,
     set_generator_state,
 )
+from invdesign.optimizers.cheap_constraints import cheap_indices, feasible_starts
+
+CHEAP_DRAWS = 1000  # samples drawn per asked point before rejected ones are repaired
 
 
 @final
@@ -35,8 +40,10 @@ class RandomSearch(BatchOfSamples, Optimizer):
         self._generator = make_generator(self.seed)
 
     def _ask(self) -> torch.Tensor:
-        u = torch.rand(self.batch_size, self.dim, generator=self._generator, dtype=torch.float64)
-        return self.problem.from_unit(u)
+        return self.problem.from_unit(_samples(self, self._draw))
+
+    def _draw(self, k: int) -> torch.Tensor:
+        return torch.rand(k, self.dim, generator=self._generator, dtype=torch.float64)
 
     def _tell(self, points: torch.Tensor, evaluations: list) -> None:
         pass  # nothing to learn: best is tracked by the base class
@@ -70,9 +77,11 @@ class SobolSearch(BatchOfSamples, Optimizer):
         self._n_drawn = 0
 
     def _ask(self) -> torch.Tensor:
-        u = self._engine.draw(self.batch_size, dtype=torch.float64)
-        self._n_drawn += self.batch_size
-        return self.problem.from_unit(u)
+        return self.problem.from_unit(_samples(self, self._draw))
+
+    def _draw(self, k: int) -> torch.Tensor:
+        self._n_drawn += k  # the state: the engine is fast-forwarded by this many on load
+        return self._engine.draw(k, dtype=torch.float64)
 
     def _tell(self, points: torch.Tensor, evaluations: list) -> None:
         pass
@@ -85,3 +94,11 @@ class SobolSearch(BatchOfSamples, Optimizer):
         self._n_drawn = int(state["n_drawn"])
         if self._n_drawn:
             self._engine.fast_forward(self._n_drawn)
+
+
+def _samples(optimizer: Optimizer, draw: Any) -> torch.Tensor:
+    """The next batch, shape ``(batch_size, dim)`` on the unit cube, from ``draw(k) -> (k, dim)``; samples
+    violating a cheap constraint are rejected (the stream advances past them either way)."""
+    if not cheap_indices(optimizer.problem):
+        return draw(optimizer.batch_size)
+    return feasible_starts(optimizer.problem, draw, optimizer.batch_size, CHEAP_DRAWS * optimizer.batch_size)[0]

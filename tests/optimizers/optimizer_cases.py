@@ -35,13 +35,14 @@ CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
     "chain_cma_lbfgs": ("chain", {"stages": [
         {"optimizer": "nevergrad", "settings": {"optimizer": "CMA"}, "max_cost": 40},
         {"optimizer": "lbfgs"}]}),
+    "turbo": ("turbo", {"n_candidates": 200}),
     "multistart": ("multistart", {}),
     "multistart_adam": ("multistart", {"local": "adam", "members": 2}),
 }
 
 # Configurations whose trajectory depends on the seed even when nothing fails.
 STOCHASTIC = {"ng_cma", "ng_twopointsde", "ng_pso_q4", "ng_oneplusone", "botorch", "botorch_q2",
-              "random", "sobol_q4", "chain", "chain_cma_lbfgs", "multistart", "multistart_adam"}
+              "random", "sobol_q4", "chain", "chain_cma_lbfgs", "multistart", "multistart_adam", "turbo"}
 
 
 class _Scalar(Problem):

@@ -121,6 +121,15 @@ EXPECTATIONS: dict[tuple[str, str], Expect] = {
     ("chain_cma_lbfgs", "constrained"): Expect(300),
     ("chain_cma_lbfgs", "constrained_eq"): Expect(300),
     ("chain_cma_lbfgs", "failing"): Expect(100),
+    # --- TuRBO: a handful of trust-region GP steps each (~0.1-0.3 s each on one thread)
+    ("turbo", "quadratic"): Expect(20, target=12.0, why="5-D, 9 TuRBO steps after 11 Sobol points"),
+    ("turbo", "rosenbrock2"): Expect(15, target=0.7, why="10 TuRBO steps on a badly scaled valley"),
+    ("turbo", "rosenbrock20"): Expect(13, target=9000.0, settings=(("n_init", 10),),
+                                      why="20-D, 3 TuRBO steps: a smoke test (GP fits, sampling runs)"),
+    ("turbo", "bounded_quadratic"): Expect(12, target=0.08, why="5 TuRBO steps after 7 Sobol points"),
+    ("turbo", "constrained"): Expect(12, target=0.09, why="7 TuRBO steps, constrained Thompson sampling"),
+    ("turbo", "constrained_eq"): Expect(30, target=0.08, relaxed_eq=True, why=THIN_RING),
+    ("turbo", "failing"): Expect(10, target=0.02, why="5 TuRBO steps"),
     # --- multi-start: K = 4 L-BFGS members (2 Adam members) share the budget, so ~K x one member's cost
     ("multistart", "quadratic"): Expect(150),
     ("multistart", "rosenbrock2"): Expect(300),
@@ -152,7 +161,7 @@ def _cases() -> list[Any]:
     cases = []
     for (config, problem), expect in EXPECTATIONS.items():
         marks = [pytest.mark.skip(reason=expect.skip)] if expect.skip else []
-        if config.startswith("botorch"):
+        if config.startswith(("botorch", "turbo")):
             marks.append(pytest.mark.slow)  # GP fits: ~1-5 s each; -m "not slow" skips them
         cases.append(pytest.param(config, problem, expect, id=f"{config}-{problem}", marks=marks))
     return cases
