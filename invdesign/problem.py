@@ -46,7 +46,8 @@ class Evaluation:
     problem's order (sign convention in ``invdesign.constraints``), NaN where not computed;
     ``constraint_grads``: their gradients (``len(constraints)`` lists of length ``dim``);
     ``feasible``: not failed and every constraint satisfied; ``reason``: ``"ExceptionType: message"``
-    of a failure; ``cost``: forward-equivalent simulations; ``wall_time_s``: seconds for this point.
+    of a failure; ``cost``: forward-equivalent simulations; ``wall_time_s``: seconds for this point
+    (its share of the call when a batch was simulated in one call, ``invdesign.batch_eval``).
     Multi-objective problems (``invdesign.multiobjective``) also record ``objectives``, all ``m`` objectives
     (minimised convention, length ``m``), and with gradients ``objective_grads`` (``m`` lists of length
     ``dim``); both are None otherwise and then left out of ``to_dict``.
