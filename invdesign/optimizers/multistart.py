@@ -8,15 +8,15 @@ recursion and strong-Wolfe line search; or ``adam``) built on a view of the prob
 start point, so bounds are handled by the members' projection and response constraints by their augmented
 Lagrangian; everything here is about where members start and when they stop.
 
-Starts. Member 0 starts at ``problem.initial_point()`` (``include_initial``: in a campaign, the seed's
-random start every optimizer shares); the others, and every restart, at the next point of a scrambled Sobol
+Starts. The first start is ``problem.initial_point()`` (``include_initial``: in a campaign, the seed's
+random start every optimizer shares); the others, and every restart, the next point of a scrambled Sobol
 sequence (seeded) of the unit cube, skipping points within ``cull_radius`` of a basin already found or of a
 running member (at most ``start_tries`` draws per start).
 
-Screening (``screen`` > 0, default): the first ask is instead one batch of ``screen`` such points (the
+Screening (``screen`` > 0, default): the first ask is one batch of ``screen`` such start points (the
 initial point first), evaluated with gradients; the members then start at the best of them (feasible first,
 by value), each at least ``cull_radius`` from the others, and restarts take the next best unused one before
-drawing new Sobol points. A member starting at a screened point is told that point's evaluation instead of
+drawing new Sobol points (``screen=0``: the members start at the first K start points themselves). A member starting at a screened point is told that point's evaluation instead of
 asking for it again, so screening costs ``screen`` evaluations once, in one batched call.
 
 Defaults (``members=8``, ``screen=32``) chosen on ``paper/agnr_doping`` at the campaign's budget (120
@@ -201,8 +201,9 @@ class MultiStart(Optimizer):
     # ----- members -------------------------------------------------------------------------------
 
     def _point_of(self, index: int) -> torch.Tensor:
-        """The point member ``index`` asks next, shape ``(dim,)``: cheap-constraint violations are told back
-        to it unsimulated until it asks a feasible one; a member that cannot is restarted."""
+        """The point member ``index`` asks next, shape ``(dim,)``, cheap-feasible: a violating point is
+        projected, or told back to it unsimulated until it asks a feasible one (module docstring); a member
+        that cannot is restarted. A member's screened start is told its evaluation here, not asked again."""
         member = self._members[index]
         for _ in range(self.settings["max_rejections"]):
             point = member.optimizer.ask()[0]

@@ -123,13 +123,21 @@ def start_cli(args, env_extra: dict | None = None, **popen) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True, **popen)
 
 
+def history_lines(directory) -> int:
+    """Evaluation lines (newlines) in every run's history.jsonl."""
+    return sum(p.read_bytes().count(b"\n") for p in Path(directory).glob("runs/*/history.jsonl"))
+
+
 def kill_at_random_moments(command: list, out: Path, rng, workers: list[int], after_kill=None,
-                           max_delay_s: float = 0.3, start_timeout_s: float = 120.0) -> list:
+                           max_delay_s: float = 0.3, start_timeout_s: float = 120.0,
+                           max_new_lines: int | None = None) -> list:
     """Start ``invdesign COMMAND --workers W --quiet --no-report`` (then ``resume OUT``) once per entry of
     ``workers`` and SIGKILL its whole session ``rng.uniform(0, max_delay_s)`` after its runs start writing
-    evaluations. ``after_kill(k)`` runs after the k-th kill (to damage the directory as a crash might).
-    A start that finishes before it could be killed is retried (bounded). Returns the command that
-    continues the campaign, ``["resume", out]``."""
+    evaluations, or (``max_new_lines``) as soon as its runs wrote ``rng.randint(1, max_new_lines)`` new
+    history lines, whichever comes first: on a fast machine a time delay alone lets a small campaign
+    finish before it was killed often enough. ``after_kill(k)`` runs after the k-th kill (to damage the
+    directory as a crash might). A start that finishes before it could be killed is retried (bounded).
+    Returns the command that continues the campaign, ``["resume", out]``."""
     kills, attempts = 0, 0
     while kills < len(workers):
         attempts += 1
@@ -139,7 +147,13 @@ def kill_at_random_moments(command: list, out: Path, rng, workers: list[int], af
         deadline = time.monotonic() + start_timeout_s
         while history_bytes(out) == size and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.01)  # until the runs are evaluating
-        time.sleep(rng.uniform(0.0, max_delay_s))
+        delay_s = rng.uniform(0.0, max_delay_s)
+        if max_new_lines is None:
+            time.sleep(delay_s)
+        else:
+            lines, end = history_lines(out) + rng.randint(1, max_new_lines), time.monotonic() + delay_s
+            while time.monotonic() < end and history_lines(out) < lines and proc.poll() is None:
+                time.sleep(0.002)
         killed = proc.poll() is None
         if killed:
             os.killpg(proc.pid, signal.SIGKILL)  # the whole session: campaign process and its workers

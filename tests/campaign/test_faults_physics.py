@@ -75,7 +75,7 @@ def test_killed_damaged_and_resumed_twice_at_once_equals_the_uninterrupted_run(a
             todo.pop(0)
 
     command = kill_at_random_moments(["run", spec, "--out", out], out, random.Random(15), KILLS_WORKERS,
-                                     after_kill=after_kill, max_delay_s=0.8)
+                                     after_kill=after_kill, max_delay_s=0.8, max_new_lines=8)
     assert not todo, f"not applied: {todo}"
     both = [start_cli([*command, "--quiet", "--no-report"]) for _ in range(2)]  # two resumes at once
     for proc in both:

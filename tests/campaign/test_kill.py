@@ -16,7 +16,8 @@ WORKERS = [2, 1, 2]  # one kill per entry: the pool (campaign process and worker
 def test_sigkill_at_random_moments_then_resume(reference, tmp_path):
     spec_path, expected_dir = reference
     out = tmp_path / "killed"
-    command = kill_at_random_moments(["run", spec_path, "--out", out], out, random.Random(20240611), WORKERS)
+    command = kill_at_random_moments(["run", spec_path, "--out", out], out, random.Random(20240611), WORKERS,
+                                     max_new_lines=5)
     final = start_cli([*command, "--quiet", "--no-report"])
     _, err = final.communicate(timeout=120)
     assert final.returncode == 0, err.decode()
