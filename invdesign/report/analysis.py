@@ -10,6 +10,13 @@ counts as +inf):
   its runs spent. A run's value at ``B``: best feasible value among evaluations with cumulative cost
   <= B. Success: that value <= the problem's target. Runs not started yet are left out; runs that
   started (finished or not) count, +inf while they have no feasible point.
+- Fixed wall time ``T`` of a problem (``time_budget``): the shortest, over optimizers, of the median
+  wall time of their finished runs, so every optimizer (in the median) ran at least this long. A run's
+  value at ``T``: best feasible value among evaluations finished within ``T`` seconds of run time; a run
+  that ended earlier keeps its final value. Wall time is each run's own (a batched call's time is shared
+  by the points it evaluated), so it credits batching; it also depends on the machine's load.
+- Least violation so far: per run, the smallest total constraint violation of any evaluation so far
+  (0 once feasible, inf while every evaluation failed); over seeds, median and IQR like the curves.
 - Target of a problem (``target_for``): the spec's ``target``; else ``optimum_value + tolerance``
   declared by the problem; else ``f_best + 1e-3 (f_start - f_best)`` (More & Wild), with ``f_best`` the
   best value any run found and ``f_start`` the median over runs of their first feasible value.
@@ -34,6 +41,7 @@ import numpy as np
 from invdesign.report.load import CampaignData, RunData
 
 MORE_WILD_TAU = 1e-3
+FINISHED = ("completed", "error")  # run states whose values are final
 ECDF_EXPONENTS_KNOWN = np.arange(2.0, -8.01, -0.5)      # targets f* + 10^k
 ECDF_EXPONENTS_RELATIVE = np.arange(0.0, -7.01, -0.5)   # targets f_best + 10^k (f_start - f_best)
 
@@ -71,8 +79,10 @@ class Band:
     n_runs: int
 
 
-def band(runs: list[RunData], axis: str = "cost", grid: np.ndarray | None = None, points: int = 200) -> Band:
-    """Median and IQR over ``runs`` of the best-so-far curve against ``axis`` ("cost" or "time")."""
+def band(runs: list[RunData], axis: str = "cost", grid: np.ndarray | None = None, points: int = 200,
+         quantity: str = "best") -> Band:
+    """Median and IQR over ``runs`` of a so-far curve, ``quantity`` "best" (feasible value) or
+    "violation" (least constraint violation), against ``axis`` ("cost" or "time")."""
     runs = [r for r in runs if r.n]
     xs = [r.cost if axis == "cost" else r.elapsed for r in runs]
     if grid is None:
@@ -80,7 +90,8 @@ def band(runs: list[RunData], axis: str = "cost", grid: np.ndarray | None = None
         hi = max((float(x[-1]) for x in xs if x.size), default=1.0)
         lo = max(lo, 1e-6)
         grid = np.unique(np.concatenate([np.geomspace(lo, max(hi, lo * (1 + 1e-9)), points), [lo, hi]]))
-    curves = np.array([step_values(x, r.best, grid) for x, r in zip(xs, runs)]).reshape(len(runs), grid.size)
+    ys = [r.best if quantity == "best" else r.least_violation for r in runs]
+    curves = np.array([step_values(x, y, grid) for x, y in zip(xs, ys)]).reshape(len(runs), grid.size)
     med, q25, q75 = (np.array([quantile(curves[:, j], q) for j in range(grid.size)]) for q in (0.5, 0.25, 0.75))
     return Band(grid, med, q25, q75, len(runs))
 
@@ -146,21 +157,38 @@ class BudgetRow:
     failed_evaluations: int
 
 
-def fixed_budget_table(data: CampaignData) -> list[BudgetRow]:
+def time_budget(data: CampaignData, problem: str) -> float:
+    """Fixed wall time [s] of ``problem`` (module docstring); NaN while no optimizer has a finished run."""
+    medians = []
+    for optimizer in data.optimizers:
+        times = [float(r.elapsed[-1]) for r in data.group(problem, optimizer) if r.n and r.status in FINISHED]
+        if times:
+            medians.append(float(np.median(times)))
+    return min(medians) if medians else math.nan
+
+
+def fixed_budget_table(data: CampaignData, axis: str = "cost") -> list[BudgetRow]:
+    """One row per (problem, optimizer) at the problem's fixed budget: ``axis`` "cost" (``problem_budget``,
+    forward-equivalents) or "time" (``time_budget``, seconds; ``median_evaluations`` then counts the
+    evaluations finished by then)."""
     rows = []
     for problem in data.problems:
-        budget = problem_budget(data, problem)
+        budget = problem_budget(data, problem) if axis == "cost" else time_budget(data, problem)
         target, _ = target_for(data, problem)
         for optimizer in data.optimizers:
             runs = [r for r in data.group(problem, optimizer) if r.status != "pending"]  # not started: no data
-            values = [r.best_within(budget) for r in runs]
+            if axis == "cost":
+                values, counts = [r.best_within(budget) for r in runs], [r.n for r in runs]
+            else:
+                values = [r.best_within_time(budget) for r in runs]
+                counts = [int(np.searchsorted(r.elapsed, budget * (1 + 1e-12), side="right")) for r in runs]
             success = [(not math.isnan(v)) and not math.isnan(target) and v <= target for v in values]
             rows.append(BudgetRow(
                 problem, optimizer, budget, len(runs),
                 sum(1 for r in runs if r.status in ("completed", "error")),
                 quantile(values, 0.5), quantile(values, 0.25), quantile(values, 0.75), target,
                 (sum(success) / len(runs)) if runs and not math.isnan(target) else math.nan,
-                float(np.median([r.n for r in runs])) if runs else math.nan,
+                float(np.median(counts)) if runs else math.nan,
                 int(sum(int(r.failed.sum()) for r in runs))))
     return rows
 
@@ -188,8 +216,6 @@ def ecdf(values: Sequence[float], grid: np.ndarray) -> np.ndarray:
 def _final(r: RunData) -> float:
     return r.final_best if r.n and not math.isnan(r.final_best) else math.inf
 
-
-FINISHED = ("completed", "error")
 
 
 def unfinished_runs(data: CampaignData) -> int:

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from invdesign.campaign.records import best_feasible_so_far, best_index, num
+from invdesign.campaign.records import best_feasible_so_far, best_index, is_feasible, num, violation
 from invdesign.campaign.storage import (
     ERROR_FILE,
     HISTORY_FILE,
@@ -28,7 +28,9 @@ from invdesign.campaign.storage import (
 @dataclasses.dataclass
 class RunData:
     """One run's history as arrays. ``best[i]``: best feasible value after evaluation ``i`` (NaN before
-    the first feasible one); ``cost[i]``: cumulative forward-equivalent cost; ``elapsed[i]``: run time."""
+    the first feasible one); ``least_violation[i]``: least total constraint violation so far (0 once a
+    feasible point was found, inf while every evaluation failed); ``cost[i]``: cumulative
+    forward-equivalent cost; ``elapsed[i]``: run time [s]."""
 
     problem: str
     optimizer: str
@@ -43,6 +45,7 @@ class RunData:
     feasible: np.ndarray
     failed: np.ndarray
     best: np.ndarray
+    least_violation: np.ndarray
     completed: dict[str, Any] | None
     error: str | None
 
@@ -68,6 +71,11 @@ class RunData:
     def best_within(self, budget: float) -> float:
         """Lowest feasible value among evaluations whose cumulative cost is <= ``budget`` (NaN if none)."""
         k = int(np.searchsorted(self.cost, budget + 1e-9, side="right"))
+        return float(self.best[k - 1]) if k else math.nan
+
+    def best_within_time(self, seconds: float) -> float:
+        """Lowest feasible value among evaluations finished within ``seconds`` of run time (NaN if none)."""
+        k = int(np.searchsorted(self.elapsed, seconds * (1 + 1e-12), side="right"))
         return float(self.best[k - 1]) if k else math.nan
 
     def cost_to_reach(self, target: float) -> float:
@@ -115,8 +123,10 @@ class CampaignData:
         return {}
 
 
-def _arrays(records: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+def _arrays(records: list[dict[str, Any]], specs: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    violations = [0.0 if is_feasible(r) else violation(r, specs) for r in records]
     return {
+        "least_violation": np.minimum.accumulate(np.array(violations, dtype=float)) if records else np.zeros(0),
         "cost": np.cumsum([num(r.get("cost", 1.0)) for r in records]) if records else np.zeros(0),
         "elapsed": np.array([num(r.get("elapsed_s", 0.0)) for r in records], dtype=float),
         "value": np.array([num(r.get("value")) for r in records], dtype=float),
@@ -130,10 +140,11 @@ def load_run(campaign_dir: str | os.PathLike, unit: dict[str, Any]) -> RunData:
     rdir = run_dir(campaign_dir, run_id(unit["problem"], unit["optimizer"], unit["seed"]))
     records, _ = read_history(rdir / HISTORY_FILE)
     settings = read_json(rdir / SETTINGS_FILE, {}) or {}
+    info = settings.get("problem_info") or {}
     error = (rdir / ERROR_FILE).read_text(encoding="utf-8") if (rdir / ERROR_FILE).exists() else None
     return RunData(problem=unit["problem"], optimizer=unit["optimizer"], seed=int(unit["seed"]), unit=unit,
-                   problem_info=settings.get("problem_info") or {}, status=run_state(rdir), records=records,
-                   completed=read_completed(rdir), error=error, **_arrays(records))
+                   problem_info=info, status=run_state(rdir), records=records, completed=read_completed(rdir),
+                   error=error, **_arrays(records, info.get("constraints", [])))
 
 
 def load(campaign_dir: str | os.PathLike) -> CampaignData:

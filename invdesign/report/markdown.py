@@ -96,9 +96,24 @@ def write_report(campaign_dir: str | os.PathLike, design_figures: dict[str, list
             f"{_g(row.median_evaluations)} | {row.failed_evaluations} |")
     add("")
 
+    add("## Fixed wall time\n")
+    add("The same at a fixed wall time per run: the shortest median run time of any optimizer on the problem, "
+        "so every optimizer ran at least that long in the median (a batched call's time is shared by the "
+        "points it evaluated, so batching is credited; the machine's load is in these numbers). Evals: the "
+        "median number finished by then.\n")
+    add("| problem | optimizer | wall time [s] | median | q25 | q75 | success | runs (finished) | median evals |")
+    add("|---|---|---|---|---|---|---|---|---|")
+    for row in analysis.fixed_budget_table(data, axis="time"):
+        add(f"| {row.problem} | {row.optimizer} | {_g(row.budget, 3)} | {_g(row.median, 6)} | {_g(row.q25, 6)} | "
+            f"{_g(row.q75, 6)} | {_g(row.success_rate, 3)} | {row.runs} ({row.finished}) | "
+            f"{_g(row.median_evaluations)} |")
+    add("")
+
     add("## Convergence\n")
     add("Best feasible value so far against forward-equivalent evaluations (left) and the run's wall time "
-        "(right); lines are medians over seeds, bands the interquartile range.\n")
+        "(middle or right); lines are medians over seeds, bands the interquartile range; the legend counts "
+        "runs and the runs that found a feasible point. Problems with constraints add a right panel: the "
+        "least total constraint violation so far against cost (runs that never became feasible show there).\n")
     for problem in data.problems:
         if not any(r.n for r in data.group(problem)):
             continue

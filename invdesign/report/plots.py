@@ -35,30 +35,50 @@ def _transform(data: CampaignData, problem: str):
     return (lambda y: y), "best feasible value so far", log
 
 
+VIOLATION_FLOOR = 1e-12  # where a feasible run's least violation (0) is drawn on the log axis
+
+
+def _median_band(ax, b: analysis.Band, f, color, label: str) -> None:
+    with np.errstate(invalid="ignore"):
+        med, lo, hi = f(b.median), f(b.q25), f(b.q75)
+    ok = np.isfinite(med)
+    ax.plot(b.grid[ok], med[ok], color=color, label=label, lw=1.6, drawstyle="steps-post")
+    band_ok = np.isfinite(lo) & np.isfinite(hi)
+    ax.fill_between(b.grid, np.where(band_ok, lo, np.nan), np.where(band_ok, hi, np.nan), color=color,
+                    alpha=0.2, step="post", lw=0)
+
+
 def convergence(data: CampaignData, problem: str, out: Path) -> Path:
-    """Best so far vs forward-equivalent cost and vs wall time: median and IQR band over seeds."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    """Best so far vs forward-equivalent cost and vs wall time: median and IQR band over seeds; for a
+    problem with constraints a third panel, the least constraint violation so far vs cost, where runs that
+    never became feasible (absent from the first two) show how close they came. Legend: runs (feasible)."""
+    constrained = bool(data.problem_info(problem).get("constraints"))
+    fig, axes = plt.subplots(1, 3 if constrained else 2, figsize=(16 if constrained else 11, 4.2))
     f, ylabel, log = _transform(data, problem)
     for axis, ax, xlabel in (("cost", axes[0], "forward-equivalent evaluations"),
                              ("time", axes[1], "wall time of the run [s]")):
         for color, optimizer in zip(_colors(len(data.optimizers)), data.optimizers):
             runs = [r for r in data.group(problem, optimizer) if r.n]
-            if not runs:
-                continue
-            b = analysis.band(runs, axis)
-            with np.errstate(invalid="ignore"):
-                med, lo, hi = f(b.median), f(b.q25), f(b.q75)
-            ok = np.isfinite(med)
-            ax.plot(b.grid[ok], med[ok], color=color, label=f"{optimizer} (n={b.n_runs})", lw=1.6,
-                    drawstyle="steps-post")
-            band_ok = np.isfinite(lo) & np.isfinite(hi)
-            ax.fill_between(b.grid, np.where(band_ok, lo, np.nan), np.where(band_ok, hi, np.nan), color=color,
-                            alpha=0.2, step="post", lw=0)
+            if runs:
+                feasible = sum(1 for r in runs if np.isfinite(r.best).any())
+                _median_band(ax, analysis.band(runs, axis), f, color, f"{optimizer} (n={len(runs)}, {feasible} feasible)")
         ax.set_xscale("log")
         if log:
             ax.set_yscale("log")
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
+        ax.grid(True, which="both", alpha=0.3)
+    if constrained:
+        ax = axes[2]
+        for color, optimizer in zip(_colors(len(data.optimizers)), data.optimizers):
+            runs = [r for r in data.group(problem, optimizer) if r.n]
+            if runs:
+                _median_band(ax, analysis.band(runs, "cost", quantity="violation"),
+                             lambda y: np.maximum(y, VIOLATION_FLOOR), color, optimizer)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("forward-equivalent evaluations")
+        ax.set_ylabel(f"least constraint violation so far (feasible: {VIOLATION_FLOOR:g})")
         ax.grid(True, which="both", alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.suptitle(f"{problem}: median and interquartile range over seeds")

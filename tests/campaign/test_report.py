@@ -126,3 +126,54 @@ def test_report_of_an_unfinished_campaign(tmp_path):
     assert "toy-quadratic__random__s0`: error" in text
     assert "## Failed evaluations" in text and "RuntimeError: toy solver did not converge" in text
     assert "| toy/failing | random | 40 | " in text and "| 1 (1) | 40 |" in text  # the pending run is left out
+
+
+def hand_time_values(directory, problem, optimizer, seconds):
+    """Best feasible value among the evaluations finished within ``seconds`` of each seed's run."""
+    out = []
+    for seed in (0, 1):
+        lines = (directory / "runs" / f"{problem}__{optimizer}__s{seed}" / "history.jsonl").read_text().splitlines()
+        best = math.inf
+        for rec in map(json.loads, lines):
+            if float(rec["elapsed_s"]) <= seconds and rec["feasible"] and not rec["failed"]:
+                best = min(best, float(rec["value"]))
+        out.append(best)
+    return out
+
+
+def test_fixed_wall_time_table_by_hand(finished):
+    data = load(finished)
+    rows = analysis.fixed_budget_table(data, axis="time")
+    assert len(rows) == 6
+    for problem in ("quad", "disk"):
+        finals = {o: [json.loads((finished / "runs" / f"{problem}__{o}__s{s}" / "history.jsonl")
+                                 .read_text().splitlines()[-1])["elapsed_s"] for s in (0, 1)]
+                  for o in ("lbfgs", "cma", "random")}
+        seconds = min(float(np.median(v)) for v in finals.values())
+        assert analysis.time_budget(data, problem) == pytest.approx(seconds, rel=1e-15)
+        for row in (r for r in rows if r.problem == problem):
+            values = hand_time_values(finished, problem, row.optimizer, seconds)
+            assert row.budget == pytest.approx(seconds, rel=1e-15)
+            assert row.median == pytest.approx(np.median(values), rel=1e-15, abs=1e-300)
+            assert row.success_rate == np.mean([v <= OPTIMA[problem] + TOLERANCE for v in values])
+    text = write_report(finished).read_text()
+    assert "## Fixed wall time" in text
+    assert f"| {rows[0].problem} | {rows[0].optimizer} | {rows[0].budget:.3g} | {rows[0].median:.6g} |" in text
+
+
+def test_least_violation_so_far_by_hand(finished):
+    data = load(finished)
+    specs = data.problem_info("disk")["constraints"]
+    assert specs  # the disk problem is constrained: its convergence figure has the violation panel
+    for run in data.group("disk"):
+        least, out = math.inf, []
+        for rec in run.records:
+            g = [float(v) for v in rec["constraints"]]
+            v = 0.0 if (rec["feasible"] and not rec["failed"]) else sum(
+                max(x - s["tol"], 0.0) if s["kind"] != "eq" else max(abs(x) - s["tol"], 0.0) for x, s in zip(g, specs))
+            least = min(least, v)
+            out.append(least)
+        np.testing.assert_array_equal(run.least_violation, out)
+        assert (np.diff(run.least_violation) <= 0).all()
+    b = analysis.band(data.group("disk", "random"), "cost", quantity="violation")
+    assert np.nanmax(b.median) >= 0.0 and (np.diff(b.median[np.isfinite(b.median)]) <= 1e-15).all()
