@@ -40,8 +40,10 @@ Points are evaluated one at a time (``problem.evaluate_one``) and each is on dis
 starts, so a kill loses at most the evaluation in progress, even inside a large batch. A problem that
 simulates a batch in one call (``simulate_batch``, ``invdesign.batch_eval``) gets the round's points in one
 ``problem.evaluate`` call instead: the same records, written together, so there a kill loses at most the
-round in progress; every record's ``elapsed_s`` is then the time after the batched call (the wall-time axis
-sees what batching saves).
+round in progress. A round a kill left partly on disk is simulated whole again on resume and its missing
+records taken from that call: a batch of another size, or one point alone, may differ in the last bits,
+and a resumed run must equal the uninterrupted one exactly. Every record's ``elapsed_s`` is then the time
+after the batched call (the wall-time axis sees what batching saves).
 """
 
 from __future__ import annotations
@@ -371,10 +373,11 @@ class Run:
                 if not pending_saved:
                     self._save_checkpoint(optimizer)
                 evaluations = []
-                # a problem with simulate_batch gets the slots the history lacks in one call (module docstring)
+                # a problem with simulate_batch gets the whole round in one call (module docstring), also when a
+                # kill left part of it on disk: a batch of another size need not agree to the last bit
                 n_old = min(len(replay), len(points))
-                batched = callable(getattr(problem, "simulate_batch", None)) and len(points) - n_old > 1
-                fresh = iter(problem.evaluate(points[n_old:], need_grad=need_grad) if batched else [])
+                batched = callable(getattr(problem, "simulate_batch", None)) and len(points) > 1 and n_old < len(points)
+                fresh = iter(problem.evaluate(points, need_grad=need_grad)[n_old:] if batched else [])
                 for slot, z in enumerate(points):
                     if replay:
                         rec = replay.pop(0)

@@ -59,3 +59,45 @@ def test_interrupted_inside_a_batch_resumes_exactly(reference, tmp_path, interru
     INTERRUPT_AT[0] = None
     run_campaign(SPEC, out, progress=False)
     assert_same_campaign(out, reference)
+
+
+def _round_torn_after(reference: Path, run: str, size: int) -> int:
+    """How many history lines the whole campaign wrote when ``run``'s first multi-point round of ``size``
+    points had all but its last point on disk (runs are written one after another, in directory order)."""
+    from tests.campaign.helpers import histories
+
+    written = 0
+    for rid, records in histories(reference).items():
+        if rid != run:
+            written += len(records)
+            continue
+        for rec in records:
+            written += 1
+            if rec["slot"] == size - 2 and rec["step"] > 0:
+                return written
+    raise AssertionError(f"{run}: no round of {size} points")
+
+
+@pytest.mark.parametrize("run", ["agnr__multistart__s0", "agnr__random__s0"])
+def test_killed_between_the_records_of_a_batch_resumes_exactly(reference, tmp_path, monkeypatch, run):
+    """A kill after some of a batched round's records reached the disk: on resume the missing point must
+    come from the round's batch, not a simulation of its own (one point alone agrees only to ~1e-15)."""
+    from invdesign.campaign.storage import HistoryWriter
+
+    tear_at = _round_torn_after(reference, run, size=3)
+    appended, append = [0], HistoryWriter.append
+
+    def append_then_die(self, record):
+        append(self, record)
+        appended[0] += 1
+        if appended[0] == tear_at:
+            raise KeyboardInterrupt("killed between the records of one round")
+
+    out = tmp_path / "torn"
+    INTERRUPT_AT[0] = None
+    monkeypatch.setattr(HistoryWriter, "append", append_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        run_campaign(SPEC, out, progress=False)
+    monkeypatch.setattr(HistoryWriter, "append", append)
+    run_campaign(SPEC, out, progress=False)
+    assert_same_campaign(out, reference)
