@@ -38,11 +38,13 @@ CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
     "turbo": ("turbo", {"n_candidates": 200}),
     "multistart": ("multistart", {}),
     "multistart_adam": ("multistart", {"local": "adam", "members": 2}),
+    "multistart_halving": ("multistart", {"members": 4, "screen": 8, "halving": 1}),
 }
 
 # Configurations whose trajectory depends on the seed even when nothing fails.
 STOCHASTIC = {"ng_cma", "ng_twopointsde", "ng_pso_q4", "ng_oneplusone", "botorch", "botorch_q2",
-              "random", "sobol_q4", "chain", "chain_cma_lbfgs", "multistart", "multistart_adam", "turbo"}
+              "random", "sobol_q4", "chain", "chain_cma_lbfgs", "multistart", "multistart_adam",
+              "multistart_halving", "turbo"}
 
 
 class _Scalar(Problem):

@@ -43,7 +43,7 @@ class TwoWells(Problem):
 
 def test_every_step_is_one_batched_call_of_k_points_and_the_screen_is_reused():
     problem = TwoWells()
-    optimizer = make_optimizer("multistart", problem, 0, members=4, screen=8)
+    optimizer = make_optimizer("multistart", problem, 0, members=4, screen=8, halving=0)
     assert optimizer.batch_size == 8  # the screen comes first
     first = step(problem, optimizer)
     assert len(first) == 8 and problem.calls == 1
@@ -58,7 +58,7 @@ def test_every_step_is_one_batched_call_of_k_points_and_the_screen_is_reused():
 
 def test_finds_the_better_basin_and_restarts_converged_members():
     problem = TwoWells()
-    optimizer = make_optimizer("multistart", problem, 0, members=4, screen=8)
+    optimizer = make_optimizer("multistart", problem, 0, members=4, screen=8, halving=0)
     result = minimize(problem, optimizer, max_cost=400)
     assert result.best.value == pytest.approx(0.0, abs=1e-8)
     counts = optimizer.counts
@@ -85,3 +85,45 @@ def test_bad_settings_are_refused():
         make_optimizer("multistart", problem, 0, members=0)
     with pytest.raises(ValueError, match="no setting"):
         make_optimizer("multistart", problem, 0, local_settings={"learning_rate": 1.0})
+
+
+def test_successive_halving_halves_the_batch_and_doubles_the_rung():
+    problem = TOY_PROBLEMS["rosenbrock20"]()
+    optimizer = make_optimizer("multistart", problem, 0, members=8, screen=16, halving=2)
+    step(problem, optimizer)  # the screen
+    sizes = [len(step(problem, optimizer)) for _ in range(2 + 4 + 8 + 3)]
+    assert sizes == [8, 8, 4, 4, 4, 4, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1]
+    assert optimizer.counts["halved"] == 4 + 2 + 1
+
+
+def test_successive_halving_drops_the_worse_members_by_their_best():
+    problem = TwoWells()
+    optimizer = make_optimizer("multistart", problem, 0, members=4, screen=8, halving=1)
+    step(problem, optimizer)
+    members = list(optimizer._members)
+    evaluations = step(problem, optimizer)  # one step: then the worse two stop
+    assert len(evaluations) == 4
+    ranked = sorted(members, key=lambda m: m.key)
+    assert [m.number for m in optimizer._members] == sorted(m.number for m in ranked[:2])
+    assert optimizer.counts["halved"] == 2 and optimizer.batch_size == 2
+
+
+def test_halving_by_default_only_without_response_constraints():
+    assert make_optimizer("multistart", TOY_PROBLEMS["rosenbrock20"](), 0).settings["halving"] == 2
+    assert make_optimizer("multistart", TOY_PROBLEMS["constrained_eq"](), 0).settings["halving"] == 0
+    assert make_optimizer("multistart", TOY_PROBLEMS["constrained"](), 0, halving=3).settings["halving"] == 3
+    with pytest.raises(ValueError, match="halving"):
+        make_optimizer("multistart", TwoWells(), 0, halving=-1)
+
+
+def test_a_checkpoint_from_before_halving_continues_without_it():
+    problem = TOY_PROBLEMS["rosenbrock20"]()
+    optimizer = make_optimizer("multistart", problem, 0, members=4, screen=8, halving=2)
+    step(problem, optimizer)  # the screen
+    state = optimizer.state_dict()
+    del state["state"]["halving"]  # as written before successive halving existed
+    resumed = make_optimizer("multistart", problem, 0, members=4, screen=8, halving=2)
+    resumed.load_state_dict(state)
+    assert [len(step(problem, resumed)) for _ in range(6)] == [4] * 6
+    assert resumed.counts["halved"] == 0
+    assert [len(step(problem, optimizer)) for _ in range(6)] == [4, 4, 2, 2, 2, 2]  # the same, continued anew
