@@ -80,7 +80,9 @@ def hypervolume_trace(Y: Any, ref: Sequence[float]) -> np.ndarray:
             dominated = front.size and bool(((front <= row).all(axis=1)).any())
             if not dominated:
                 front = np.vstack([front[~(row <= front).all(axis=1)], row])
-                current = hypervolume(front, r)
+                # adding a point never lowers the exact hypervolume; a new front's box decomposition can
+                # round 1 ulp lower than the old one's, which must not show as a loss
+                current = max(current, hypervolume(front, r))
         out[k] = current
     return out
 

@@ -16,7 +16,8 @@ Everything else is the single-objective adapter's (``nevergrad_opt.Nevergrad``: 
 parametrization with tanh bounds, seeding and numpy stream, archive cap, state). Constraints: each loss
 component gets the adapter's exact penalty ``penalty * (1 + |f_i|) * sum max(v, 0)`` and nevergrad the
 violation vector, as in the single-objective adapter. A failed evaluation is told as
-``worst_i + max(1, |worst_i|)`` per objective (``worst_i``: the highest value of objective ``i`` seen).
+``worst_i + max(1, |worst_i|)`` per objective (``worst_i``: the highest value of objective ``i`` seen); a
+candidate violating a cheap constraint is told that plus its graded violation, never simulated.
 """
 
 from __future__ import annotations
@@ -63,8 +64,7 @@ class NevergradMO(Nevergrad):
                 ok = usable(evaluation) and vector is not None and len(vector) == self.m \
                     and all(map(math.isfinite, [*vector, *evaluation.constraints]))
                 if not ok:
-                    worst = [w if math.isfinite(w) else 0.0 for w in self._worst_m]
-                    self._ng.tell(candidate, [w + max(1.0, abs(w)) for w in worst])
+                    self._ng.tell(candidate, self._failed_loss())
                     continue
                 losses = [float(v) for v in vector]
                 self._worst_m = [max(w, v) for w, v in zip(self._worst_m, losses)]
@@ -76,6 +76,12 @@ class NevergradMO(Nevergrad):
                 losses = [f + self.settings["penalty"] * (1.0 + abs(f)) * excess for f in losses]
                 self._ng.tell(candidate, losses, constraint_violation=v)
         self._candidates = []
+
+    def _failed_loss(self, extra: float = 0.0) -> list[float]:
+        """Per objective: above the worst value seen (a candidate rejected by a cheap constraint: plus
+        ``extra``, as in the single-objective adapter)."""
+        worst = [w if math.isfinite(w) else 0.0 for w in self._worst_m]
+        return [w + max(1.0, abs(w)) + extra for w in worst]
 
     def _state_dict(self) -> dict[str, Any]:
         return {**super()._state_dict(), "worst_m": [encode_float(w) for w in self._worst_m]}

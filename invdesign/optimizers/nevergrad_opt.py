@@ -201,14 +201,15 @@ class Nevergrad(Optimizer):
                 return candidate, u
             self._n_rejected += 1
             e = excess(self.problem, z)
-            self._ng.tell(candidate, self._failed_loss() + (1.0 if math.isinf(e) else e / (1.0 + e)))
+            self._ng.tell(candidate, self._failed_loss(extra=1.0 if math.isinf(e) else e / (1.0 + e)))
         z = repair(self.problem, _from_unit(self.problem, u))
         return candidate, self.problem.to_unit(z).clamp(0.0, 1.0).numpy()
 
-    def _failed_loss(self) -> float:
-        """What a failed (or rejected) candidate is told: above the worst loss seen."""
+    def _failed_loss(self, extra: float = 0.0) -> Any:
+        """What a failed candidate is told: above the worst loss seen (a rejected one: plus ``extra``, its
+        graded violation in (0, 1]); a multi-objective subclass tells a vector."""
         worst = self._worst if math.isfinite(self._worst) else 0.0
-        return worst + max(1.0, abs(worst))
+        return worst + max(1.0, abs(worst)) + extra
 
     def tell(self, evaluations: list[Any]) -> None:
         super().tell(evaluations)  # -> _tell (also a subclass's)

@@ -24,7 +24,13 @@ member each take (tested).
 
 Constraints: an augmented Lagrangian per member (``augmented_lagrangian.py``), multipliers updated every
 ``al_every`` steps. Steps: Adam with a cosine schedule ``lr -> lr_final``; ``lr`` is a fraction of each
-coordinate's box width (absolute where the box is infinite); iterates are clipped to the box.
+coordinate's box width (absolute where the box is infinite); iterates are clipped to the box. Cheap
+constraints (``on="params"``) never cost a simulation: a member at ``y`` is simulated at its projection
+``x = project(y)`` (``cheap_constraints``: Newton steps on the violation) and descends ``f(project(y))``,
+its gradients pulled back through the projection (``J^T g``, as ``multistart``), so it slides along the
+constraint (projecting Adam's own iterates instead leaves it stuck: its per-coordinate step normalisation
+can point straight into the constraint); a point the projection cannot make feasible counts as a failure
+(below) without being simulated.
 Failures: the member goes back to its last good point with half the step (as ``adam``; a failed start
 is replaced by a seeded random point), and stops after ``max_failures`` in a row. ``done`` when every member has taken ``steps`` updates or stopped.
 """
@@ -37,6 +43,7 @@ from typing import Any, final
 import torch
 
 from invdesign.optimizers.augmented_lagrangian import AugmentedLagrangian
+from invdesign.optimizers.cheap_constraints import cheap_indices, feasible, pull_back, repair
 from invdesign.optimizers.base import (
     Optimizer,
     as_tensor,
@@ -134,6 +141,7 @@ class ScalarizationSweep(Optimizer):
         width = self._hi - self._lo
         self._step_scale = torch.where(torch.isfinite(width), width, torch.ones_like(width))
         x0 = torch.as_tensor(problem.initial_point(), dtype=torch.float64)
+        self._cheap = bool(cheap_indices(problem))
         self._x = x0.expand(n, self.dim).clone()
         if start == "sobol" and n > 1:
             sobol = torch.quasirandom.SobolEngine(self.dim, scramble=True, seed=self.seed)
@@ -186,8 +194,12 @@ class ScalarizationSweep(Optimizer):
         return "too_many_failures" if all(self._stopped) else "step_limit"
 
     def _ask(self) -> torch.Tensor:
+        for k in self._alive():  # a point the projection cannot make cheap-feasible is never simulated
+            while self._cheap and not self._stopped[k] and not feasible(self.problem, self._cheap_feasible(self._x[k])):
+                self._failed(k)
         self._active = self._alive()
-        return self._x[self._active].clone()
+        return torch.stack([self._cheap_feasible(self._x[k]) for k in self._active]) if self._active \
+            else self._x[:0].clone()
 
     def _tell(self, points: torch.Tensor, evaluations: list[Any]) -> None:
         rows = self._active
@@ -218,7 +230,11 @@ class ScalarizationSweep(Optimizer):
             merit_grads.append(g)
             self._failures[k] = 0
             self._t[k] += 1
-        self._adam(idx, points[good], torch.stack(merit_grads))
+        y = self._x[idx].clone()  # the members' own points: ``points`` holds their projections
+        if self._cheap:  # descend f(project(y)): gradients pulled back through the projection (J^T g)
+            merit_grads = [torch.as_tensor(pull_back(self.problem, y[j], [g.tolist()])[0], dtype=torch.float64)
+                           for j, g in enumerate(merit_grads)]
+        self._adam(idx, y, torch.stack(merit_grads))
         for i in good:
             k = rows[i]
             if self._al[k].active and self._t[k] % s["al_every"] == 0:
@@ -266,6 +282,11 @@ class ScalarizationSweep(Optimizer):
 
     def _project(self, z: torch.Tensor) -> torch.Tensor:
         return torch.minimum(torch.maximum(z, self._lo), self._hi)
+
+    def _cheap_feasible(self, y: torch.Tensor) -> torch.Tensor:
+        """The point simulated for a member at ``y`` (``(dim,)``): ``y``, or its projection onto the cheap
+        constraints (``cheap_constraints.repair``, no simulation; callers test it with ``feasible``)."""
+        return y if not self._cheap or feasible(self.problem, y) else repair(self.problem, y)
 
     # ----- state ---------------------------------------------------------------------------------
 
