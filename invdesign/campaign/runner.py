@@ -139,6 +139,7 @@ def run_unit(campaign_dir: str | os.PathLike, unit: dict[str, Any] | Unit,
     retry = bool(options.get("retry_errors"))
     done = read_completed(rdir)
     if done is not None and not (retry and done.get("status") == "error"):
+        _clear_dead_lease(rdir)
         return {"run_id": unit.run_id, **done, "skipped": True}
     lease = Lease.acquire(rdir, ttl=float(options.get("lease_ttl_s", DEFAULT_TTL_S)),
                           steal_foreign=bool(options.get("steal_leases")))
@@ -160,6 +161,15 @@ def run_unit(campaign_dir: str | os.PathLike, unit: dict[str, Any] | Unit,
         return {"run_id": unit.run_id, **Run(rdir, unit, lease).execute()}
     finally:
         lease.release()
+
+
+def _clear_dead_lease(rdir: Path) -> None:
+    """The lease a finished run's holder left when it was killed between writing ``completed`` and
+    releasing it: taken over and released (a live or foreign holder's lease is left alone)."""
+    if (rdir / LEASE_FILE).exists():
+        stale = Lease.acquire(rdir, heartbeat=False)
+        if stale is not None:
+            stale.release()
 
 
 class Run:

@@ -342,3 +342,26 @@ def test_every_run_of_a_problem_is_charged_the_same_measured_grad_cost(tmp_path)
     for d in (tmp_path / "b" / "runs").iterdir():
         records, _ = read_history(d / HISTORY_FILE)
         assert all(r["cost"] == (7.0 if r["grad"] is not None else 1.0) for r in records)
+
+
+def test_a_finished_runs_lease_left_by_a_killed_holder_is_cleared_on_resume(tmp_path):
+    """A kill between a run's ``completed`` marker and its lease release leaves the lease behind; the next
+    resume takes it over and releases it. A lease held on another host is left alone."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    spec = small_spec(optimizers=["random"], seeds=[0, 1])
+    run_campaign(spec, tmp_path / "c", progress=False)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    rdirs = sorted((tmp_path / "c" / "runs").iterdir())
+    lease = {"host": socket.gethostname(), "pid": int(dead.stdout), "start": None, "token": "t",
+             "acquired": time.time(), "renewed": time.time(), "expires": time.time() + 86400}
+    (rdirs[0] / "lease.json").write_text(json.dumps(lease))
+    (rdirs[1] / "lease.json").write_text(json.dumps({**lease, "host": "elsewhere", "pid": 1}))
+    before = (comparable_summary(tmp_path / "c"), histories(tmp_path / "c"))
+    run_campaign(spec, tmp_path / "c", progress=False)
+    assert not (rdirs[0] / "lease.json").exists()
+    assert read_json(rdirs[1] / "lease.json")["host"] == "elsewhere"
+    assert (comparable_summary(tmp_path / "c"), histories(tmp_path / "c")) == before
