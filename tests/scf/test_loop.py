@@ -112,3 +112,30 @@ def test_bad_inputs_are_named(chain):
         dataclasses.replace(chain, positions_nm=np.zeros((2, 3)))
     with pytest.raises(NEGFInputError, match="no voltage for gates"):
         bias_point(chain, {"other": 0.1}, 0.0)
+
+
+class _TooWeakPredictor:
+    """A local charge model whose slope (e/eV) is 100x weaker than the true one: the predictor phase then
+    creeps (max|F| falls ~2 % per charge evaluation), as on a CNT-FET at V_gs = -0.3 V where the
+    quasi-equilibrium predictor misjudged the hole charge (residual stuck at 0.208 V for 80 evaluations)."""
+
+    slope = -0.01
+
+    def predict(self, u, u_k, dn_k):
+        return dn_k + self.slope * (u - u_k), torch.full_like(u, self.slope)
+
+    def response(self, u, dn):
+        return torch.full_like(u, self.slope)
+
+
+def test_a_stalled_predictor_phase_hands_over_to_the_accelerated_steps():
+    kernel = torch.tensor([[1.0]], dtype=torch.float64)
+    u0 = torch.tensor([1.0], dtype=torch.float64)
+
+    def charge(u):
+        return -(u - 0.2)  # linear: the fixed point is U = 0.6
+
+    result = solve_fixed_point(charge, kernel, u0, predictor=_TooWeakPredictor(),
+                               options=SCFOptions(tol_v=1e-10, max_iter=40))
+    assert abs(float(result.potential[0]) - 0.6) < 1e-10
+    assert result.iterations < 15  # creeping at 2 % per step it would need ~1000
