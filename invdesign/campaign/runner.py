@@ -167,7 +167,10 @@ def _clear_dead_lease(rdir: Path) -> None:
     """The lease a finished run's holder left when it was killed between writing ``completed`` and
     releasing it: taken over and released (a live or foreign holder's lease is left alone)."""
     if (rdir / LEASE_FILE).exists():
-        stale = Lease.acquire(rdir, heartbeat=False)
+        try:
+            stale = Lease.acquire(rdir, heartbeat=False)
+        except (OSError, TimeoutError):  # only tidying: a read-only directory or a busy mutex keeps it
+            return
         if stale is not None:
             stale.release()
 

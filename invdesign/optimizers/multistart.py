@@ -217,6 +217,10 @@ class MultiStart(Optimizer):
         order = sorted(range(len(self._members)),  # stable: among equals the earlier member stays
                        key=lambda i: (self._members[i].key is None, self._members[i].key or [0.0, 0.0]))
         keep = sorted(order[:self._slots])
+        for i in sorted(set(range(len(self._members))) - set(keep)):
+            member = self._members[i]
+            if member.optimizer.done and member.key is not None:  # a minimum all the same: remembered
+                self._basins.append((self._position(member), member.key))
         self._counts["halved"] += len(self._members) - len(keep)
         self._members = [self._members[i] for i in keep]
 
@@ -390,6 +394,14 @@ class MultiStart(Optimizer):
             "screening": self._screening, "queue": [e.to_dict() for e in self._queue],
             "halving": [self._slots, self._rung_steps, self._rung_length],
         }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """As ``Optimizer.load_state_dict``; a checkpoint written before successive halving (no ``halving``
+        setting) continues without it, as it started."""
+        if "halving" not in state.get("settings", {}):
+            state = {**state, "settings": {**state["settings"], "halving": self.settings["halving"]},
+                     "state": {k: v for k, v in state["state"].items() if k != "halving"}}
+        super().load_state_dict(state)
 
     def _load_state_dict(self, state: dict[str, Any]) -> None:
         self._sobol = torch.quasirandom.SobolEngine(self.dim, scramble=True, seed=self.seed)

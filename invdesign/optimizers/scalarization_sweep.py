@@ -164,6 +164,7 @@ class ScalarizationSweep(Optimizer):
                 raise ValueError(f"{self.name}: normalization is [utopia, scale], each of length {m}, scale > 0")
             self._utopia, self._scale = utopia.expand(n, m).clone(), scale
         self._active: list[int] = []
+        self._settle()
 
     # ----- protocol ------------------------------------------------------------------------------
 
@@ -193,15 +194,23 @@ class ScalarizationSweep(Optimizer):
             return None
         return "too_many_failures" if all(self._stopped) else "step_limit"
 
-    def _ask(self) -> torch.Tensor:
-        for k in self._alive():  # a point the projection cannot make cheap-feasible is never simulated
+    def _settle(self) -> None:
+        """Members whose next point the projection cannot make cheap-feasible fail (unsimulated) until it
+        can or they stop; run after every tell (and at the start), so ``done`` is known before an ask."""
+        for k in self._alive():
             while self._cheap and not self._stopped[k] and not feasible(self.problem, self._cheap_feasible(self._x[k])):
                 self._failed(k)
+
+    def _ask(self) -> torch.Tensor:
         self._active = self._alive()
         return torch.stack([self._cheap_feasible(self._x[k]) for k in self._active]) if self._active \
             else self._x[:0].clone()
 
     def _tell(self, points: torch.Tensor, evaluations: list[Any]) -> None:
+        self._update_members(points, evaluations)
+        self._settle()
+
+    def _update_members(self, points: torch.Tensor, evaluations: list[Any]) -> None:
         rows = self._active
         records = [gradient_record(e) if e.objective_grads is not None and e.objectives is not None
                    and all(map(math.isfinite, e.objectives)) else None for e in evaluations]

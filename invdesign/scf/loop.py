@@ -14,9 +14,10 @@ Every iteration evaluates the NEGF charge once. Two phases:
 2. near it: Newton-type steps ``(I - K diag(D0)) dU = -F`` with the predictor's response
    ``D0 = dq/dU`` frozen (one LU), accelerated by Anderson mixing over the last ``memory`` steps; a
    step that doubles the residual restarts the mixing. The loop also enters this phase when the
-   predictor phase stalls (``max|F|`` fell by less than ``STALL_RATIO`` over ``STALL_STEPS`` charge
-   evaluations: the local model misjudges the charge, e.g. holes in a CNT-FET at V_gs = -0.3 V, where it
-   crept at 0.208 V for 80 evaluations); Anderson mixing corrects what the frozen model gets wrong.
+   predictor phase stalls below ``STALL_NEAR * switch_v`` (``max|F|`` fell by less than ``STALL_RATIO``
+   over ``STALL_STEPS`` charge evaluations: the local model misjudges the charge, as on a CNT-FET at
+   V_gs = -0.3 V, where it crept at 0.208 V for 80 evaluations); Anderson mixing corrects what the
+   frozen model gets wrong.
 
 Convergence: ``max |F| < tol_v`` (V). Failure raises :class:`invdesign.negf.ConvergenceError` with
 the residual history (never a silent unconverged answer).
@@ -33,8 +34,9 @@ from invdesign.negf.errors import ConvergenceError, NEGFInputError
 from invdesign.scf.predictor import ExponentialPredictor, solve_predictor
 
 ChargeFn = Callable[[torch.Tensor], torch.Tensor]
-# the predictor phase has stalled when max|F| fell by less than this factor over that many charge evaluations
-STALL_RATIO, STALL_STEPS = 0.8, 3
+# the predictor phase has stalled when max|F| (below STALL_NEAR switch_v: far out the local model still
+# leads) fell by less than STALL_RATIO over STALL_STEPS charge evaluations
+STALL_RATIO, STALL_STEPS, STALL_NEAR = 0.8, 3, 10.0
 
 
 @dataclass(frozen=True)
@@ -129,7 +131,8 @@ def solve_fixed_point(charge: ChargeFn, kernel: torch.Tensor, u0: torch.Tensor, 
             if predictor is None:
                 predictor = ExponentialPredictor(_response(None, charge, u, dn, options), kt, u.clone())
                 evaluations += 1
-            stalled = len(history) > STALL_STEPS and res > STALL_RATIO * history[-1 - STALL_STEPS]
+            stalled = (len(history) > STALL_STEPS and res < STALL_NEAR * options.switch_v
+                       and res > STALL_RATIO * history[-1 - STALL_STEPS])
             if res > options.switch_v and lu is None and not stalled:
                 # far from the solution: nonlinear Poisson with the quasi-equilibrium predictor
                 u = solve_predictor(predictor, u0, kernel, u, dn, max(0.1 * options.tol_v, 1e-3 * res))

@@ -160,3 +160,14 @@ def test_sweep_slides_along_a_cheap_constraint_to_the_constrained_front():
     assert min(e.objectives[0] for e in result.history) <= 0.605 + 2e-3
     assert min(e.objectives[1] for e in result.history) <= 5e-3  # f2's minimum (0.8, -0.8, 0.3) is feasible
     assert max(x[0] + x[1] for x in problem.simulated) <= LIMIT
+
+
+def test_sweep_with_an_unsatisfiable_cheap_constraint_is_done_without_simulating():
+    """No point of the box satisfies x0 + x1 <= -3: every member fails unsimulated and stops, and the
+    sweep says it is done before it is asked (never an empty batch)."""
+    problem = CountingMO()
+    problem.constraints = [LinearParamConstraint("x", [1.0, 1.0, 0.0], -3.0, name="impossible")]
+    optimizer = make_optimizer("scalarization_sweep", problem, 0, n_weights=3, steps=5)
+    assert optimizer.done and optimizer.done_reason == "too_many_failures"
+    result = minimize(problem, optimizer, max_evals=20)
+    assert result.n_evals == 0 and not problem.simulated

@@ -121,7 +121,7 @@ def test_a_checkpoint_from_before_halving_continues_without_it():
     optimizer = make_optimizer("multistart", problem, 0, members=4, screen=8, halving=2)
     step(problem, optimizer)  # the screen
     state = optimizer.state_dict()
-    del state["state"]["halving"]  # as written before successive halving existed
+    del state["state"]["halving"], state["settings"]["halving"]  # as written before successive halving existed
     resumed = make_optimizer("multistart", problem, 0, members=4, screen=8, halving=2)
     resumed.load_state_dict(state)
     assert [len(step(problem, resumed)) for _ in range(6)] == [4] * 6
