@@ -398,9 +398,8 @@ class MultiStart(Optimizer):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """As ``Optimizer.load_state_dict``; a checkpoint written before successive halving (no ``halving``
         setting) continues without it, as it started."""
-        if "halving" not in state.get("settings", {}):
-            state = {**state, "settings": {**state["settings"], "halving": self.settings["halving"]},
-                     "state": {k: v for k, v in state["state"].items() if k != "halving"}}
+        if "halving" not in state.get("settings", {}):  # its inner state has no "halving" either: see below
+            state = {**state, "settings": {**state["settings"], "halving": self.settings["halving"]}}
         super().load_state_dict(state)
 
     def _load_state_dict(self, state: dict[str, Any]) -> None:
