@@ -27,7 +27,8 @@ checked (Cholesky), as is everything else that the exact path resolves and this 
       propagating velocity below ``VELOCITY_RTOL``, no outgoing eigenvalue within ``SEPARATION_RTOL``
       of an incoming one (band edges, where two modes merge into a Jordan pair; flat bands);
     * exactly r2 outgoing modes, as many right- as left-movers at real energies;
-    * the Dyson residual ``|g M - 1| <= FAST_DYSON_RTOL max(1, |g|) max(1, |M|)``,
+    * the Dyson residual ``|g M - 1| <= FAST_DYSON_RTOL max(1, |g|) max(1, |M|)`` and
+      ``<= lead_modes.DYSON_RTOL max(1, |g|)`` (the exact path's own rule),
       ``M = A00 - A01 g A10``, and
       ``i (g - g^H) >= 0`` at real energies;
     * every factorisation nonsingular (``A00`` at an eigenvalue of ``h00`` is handed back, for one).
@@ -37,13 +38,16 @@ from __future__ import annotations
 
 import torch
 
+from invdesign.negf.lead_modes import DYSON_RTOL
+
 PROPAGATING_TOL = 1e-10  # ||lambda| - 1| below this: propagating (eig's error away from band edges ~1e-14)
 EDGE_ZONE = 1e-6  # ... between the two: too close to a band edge to classify here (exact path)
 SEPARATION_RTOL = 1e-3  # outgoing vs incoming eigenvalues closer than this: a band edge (exact path)
 DEGENERATE_TOL = 1e-7  # propagating eigenvalues closer than this form one eigenspace
 VELOCITY_RTOL = 1e-8  # |v| below this x |K01|: a band edge (exact path)
-FAST_DYSON_RTOL = 3e-14  # |g M - 1| / (|g| |M|), M = g^-1: far tighter than the exact path's acceptance
-# (lead_modes.DYSON_RTOL). Near band edges eig's basis is less accurate than QZ's reordered Schur basis
+FAST_DYSON_RTOL = 3e-14  # |g M - 1| / (|g| |M|), M = g^-1: tighter than the exact path's acceptance
+# (lead_modes.DYSON_RTOL x |g|, also required) wherever |M| < 3e4.
+# Near band edges eig's basis is less accurate than QZ's reordered Schur basis
 # (measured: g off by up to 1e-10 at residuals of 1e-13); those 1-2 % of energies go to the exact path.
 POSITIVITY_RTOL = 1e-9  # -min eig i(g - g^H) allowed, x max(1, |g|): a wrong mode choice gives O(|g|)
 RANK_RTOL = 1e-13  # singular values of the hopping below this x the largest are zero
@@ -195,6 +199,9 @@ def _verified(g, a00, a01, a10, real, ok):
     residual = _entry_max(g @ m - eye)
     g_scale = _entry_max(g).clamp(min=1.0)
     ok &= residual <= FAST_DYSON_RTOL * g_scale * _entry_max(m).clamp(min=1.0)
+    # ... and the exact path's own acceptance: next to a pole |M| grows with |g|, and a g that is no
+    # inverse of M at all (residual 5e19 at E = 0 in a (13,0) tube lead, |g| = 4e18) met the first bound
+    ok &= residual <= DYSON_RTOL * g_scale
     if real.any():
         # i (g - g^H) >= -tol  <=>  i (g - g^H) + tol 1 is positive definite: a Cholesky, not an eigensolve
         shifted = 1j * (g - g.mH) + (POSITIVITY_RTOL * g_scale)[:, None, None] * eye

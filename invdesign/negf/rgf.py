@@ -31,7 +31,8 @@ def _amax(x: torch.Tensor) -> torch.Tensor:
     """Largest |Re| or |Im| entry of each matrix, ``(..., m, n) -> (...)`` (cheaper than complex abs)."""
     if x.is_conj():
         x = x.conj()  # a lazily conjugated view: its conjugate is plain, with the same magnitudes
-    return (torch.view_as_real(x).abs().amax((-3, -2, -1)) if x.is_complex() else x.abs().amax((-2, -1)))
+    v, dims = (torch.view_as_real(x), (-3, -2, -1)) if x.is_complex() else (x, (-2, -1))
+    return torch.maximum(v.amax(dims), v.amin(dims).neg())  # two reductions, no |x| temporary (NaN stays NaN)
 
 
 _GUARD = contextvars.ContextVar("invdesign_rgf_conditioning_guard", default=True)
@@ -91,7 +92,29 @@ def _coupled(up: torch.Tensor, down: torch.Tensor) -> tuple[torch.Tensor | None,
     rows = torch.nonzero(a.any(-1) | b.any(-2)).reshape(-1)
     cols = torch.nonzero(a.any(-2) | b.any(-1)).reshape(-1)
     diagonal = a.shape[-1] == a.shape[-2] and not bool((a | b).triu(1).any() or (a | b).tril(-1).any())
-    return (None if len(rows) == up.shape[-2] else rows), (None if len(cols) == up.shape[-1] else cols), diagonal
+    return _compact(rows, up.shape[-2]), _compact(cols, up.shape[-1]), diagonal
+
+
+def _compact(idx: torch.Tensor, size: int):
+    """None for all ``size`` orbitals, a ``slice`` for a contiguous run (views instead of gathers), else ``idx``."""
+    if len(idx) == size:
+        return None
+    if len(idx) and int(idx[-1] - idx[0]) + 1 == len(idx):
+        return slice(int(idx[0]), int(idx[-1]) + 1)
+    return idx
+
+
+def _count(idx, size: int) -> int:
+    """Number of orbitals an index set of :func:`_compact` selects out of ``size``."""
+    if idx is None:
+        return size
+    return idx.stop - idx.start if isinstance(idx, slice) else len(idx)
+
+
+def _indices(idx, size: int, device) -> torch.Tensor:
+    if idx is None:
+        return torch.arange(size, device=device)
+    return torch.arange(idx.start, idx.stop, device=device) if isinstance(idx, slice) else idx
 
 
 _PATTERNS: dict[int, tuple] = {}  # id(h) -> (weakref to h, version key, pattern); the ref guards id reuse
@@ -142,23 +165,40 @@ def _distinct(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def _take(m: torch.Tensor, rows: torch.Tensor | None, cols: torch.Tensor | None) -> torch.Tensor:
+def _take(m: torch.Tensor, rows, cols) -> torch.Tensor:
+    """``m[rows][:, cols]`` for index sets of :func:`_compact` (a view for None and slices)."""
     m = m if rows is None else m[..., rows, :]
     return m if cols is None else m[..., :, cols]
 
 
-def _one_hot(idx: torch.Tensor, size: int, like: torch.Tensor) -> torch.Tensor:
+def _one_hot(idx, size: int, like: torch.Tensor) -> torch.Tensor:
     """Columns ``idx`` of the identity, with the batch dimensions of ``like`` (a 2-D right-hand side of
     the same shape as a batch of vectors would be read as vectors by ``torch.linalg.solve``)."""
     eye = torch.eye(size, dtype=like.dtype, device=like.device)[:, idx]
-    return eye.expand(*like.shape[:-2], size, len(idx))
+    return eye.expand(*like.shape[:-2], size, eye.shape[-1])
 
 
-def _embed(x: torch.Tensor, idx: torch.Tensor | None, size: int) -> torch.Tensor:
+def _embed(x: torch.Tensor, idx, size: int) -> torch.Tensor:
     """``Q x`` (rows ``idx`` of a ``size``-row matrix, zero elsewhere); ``x`` itself when ``idx`` is None."""
     if idx is None:
         return x
+    if isinstance(idx, slice):
+        out = x.new_zeros(*x.shape[:-2], size, x.shape[-1])
+        out[..., idx, :] = x
+        return out
     return x.new_zeros(*x.shape[:-2], size, x.shape[-1]).index_copy(-2, idx, x)
+
+
+def _minus_at(m: torch.Tensor, x: torch.Tensor, idx) -> torch.Tensor:
+    """``m - Q x Q^T``: ``x`` subtracted from the ``idx`` x ``idx`` sub-block (no embedding into zeros)."""
+    if idx is None:
+        return m - x
+    out = m.expand(*torch.broadcast_shapes(m.shape[:-2], x.shape[:-2]), *m.shape[-2:]).clone()
+    if isinstance(idx, slice):
+        out[..., idx, idx] -= x
+    else:
+        out[..., idx[:, None], idx] -= x
+    return out
 
 
 def last_first_block(diag: list[torch.Tensor], up: list[torch.Tensor], down: list[torch.Tensor],
@@ -188,13 +228,13 @@ def last_first_block(diag: list[torch.Tensor], up: list[torch.Tensor], down: lis
         k_down = _take(down[i], q, p)
         b_next = diag[i + 1].shape[-1]
         schur = _times(k_down, xu, diagonal)
-        m = diag[i + 1] - (schur if q is None else _embed(_embed(schur, q, b_next).mT, q, b_next).mT)
+        m = _minus_at(diag[i + 1], schur, q)
         rhs_col = _times(k_down, c, diagonal)  # (|q_i|, b0)
         if i + 1 == n - 1:
             return -_solve(m, _embed(rhs_col, q, b_next))
         p_next, q_next, diagonal = patterns[i + 1]
         k_up = _take(up[i + 1], p_next, q_next)
-        width = [b if v is None else len(v) for v, b in ((p_next, b_next), (q, b_next), (q_next, k_up.shape[-1]))]
+        width = [_count(v, b) for v, b in ((p_next, b_next), (q, b_next), (q_next, k_up.shape[-1]))]
         if diagonal and q is None:  # g itself, scaled: one inverse and one product per slice
             g = _inv(m)
             xu, c = g * torch.diagonal(k_up, dim1=-2, dim2=-1)[..., None, :], -(g @ rhs_col)
@@ -203,7 +243,7 @@ def last_first_block(diag: list[torch.Tensor], up: list[torch.Tensor], down: lis
             y = _take(y, p_next, None)
             xu, c = y[..., : width[2]], -y[..., width[2]:]
         else:
-            cols = torch.cat([torch.arange(b_next, device=m.device) if v is None else v for v in (p_next, q)])
+            cols = torch.cat([_indices(v, b_next, m.device) for v in (p_next, q)])
             y = _take(_solve(m, _one_hot(cols, b_next, m)), p_next, None)
             xu, c = y[..., : width[0]] @ k_up, -(y[..., width[0]:] @ rhs_col)
         p, q = p_next, q_next
@@ -225,17 +265,16 @@ def first_column_times(diag: list[torch.Tensor], up: list[torch.Tensor], down: l
     n = len(diag)
     coupled = patterns if patterns is not None else [_coupled(up[i], down[i]) for i in range(n - 1)]
     ys: list[torch.Tensor | None] = [None] * n
-    schur = None  # up_{i} gR_{i+1} down_{i} on slice i
+    schur = None  # (up_{i} gR_{i+1} down_{i} on its coupled orbitals, those orbitals) of slice i
     for i in range(n - 1, 0, -1):
-        m = diag[i] if schur is None else diag[i] - schur
+        m = diag[i] if schur is None else _minus_at(diag[i], *schur)
         p, q, _ = coupled[i - 1]
         b = m.shape[-1]
         ys[i] = _solve(m, torch.eye(b, dtype=m.dtype, device=m.device).expand_as(m) if q is None
                        else _one_hot(q, b, m))  # gR_i Q_{i-1}: (b_i, |q_{i-1}|)
         inner = _take(up[i - 1], p, q) @ _take(ys[i], q, None) @ _take(down[i - 1], q, p)
-        b_prev = diag[i - 1].shape[-1]
-        schur = inner if p is None else _embed(_embed(inner, p, b_prev).mT, p, b_prev).mT
-    m0 = diag[0] if schur is None else diag[0] - schur
+        schur = (inner, p)
+    m0 = diag[0] if schur is None else _minus_at(diag[0], *schur)
     cols = [_solve(m0, y.expand(*m0.shape[:-2], *y.shape[-2:]))]
     for i in range(1, n):
         p, q, _ = coupled[i - 1]

@@ -23,6 +23,7 @@ from invdesign.negf.leads import SOLVERS, broadening
 from invdesign.negf.regroup import merged
 from invdesign.negf.self_energies import POLE_SHIFTS_EV, LeadSelfEnergies, lead_self_energies, shift_off_poles
 from invdesign.negf.system import Device, check_precision
+from invdesign.negf.thin import thinned
 
 class Solution:
     """Green's-function data of ``device`` at energies ``z``; build with :func:`solve`.
@@ -36,13 +37,20 @@ class Solution:
     """
 
     def __init__(self, device: Device, z: torch.Tensor, scalar: bool, method: str, dtype: torch.dtype,
-                 level: int = 0, leads: LeadSelfEnergies | None = None):
-        self.device, self.scalar, self.dtype, self.method = device, scalar, dtype, method
+                 level: int = 0, leads: LeadSelfEnergies | None = None, thin: bool = True):
+        self.scalar, self.dtype, self.method = scalar, dtype, method
         self._level, self._fallback = level, None  # re-solve of energies where the device matrix is singular
         self.leads = lead_self_energies(device, z, method, dtype) if leads is None else leads
         self._combine = self.leads.combine
         self.z = self.leads.z  # the energies actually evaluated (G blocks live on this grid)
         self.sigma_left, self.sigma_right = self.leads.sigma_left, self.leads.sigma_right
+        # the sweeps run on thin slices where a slice splits (exact; per-orbital outputs keep their order)
+        thinning = thinned(device) if thin else None
+        if thinning is not None:
+            device = thinning.device
+            self.sigma_left = self.sigma_left[..., thinning.first, :][..., :, thinning.first]
+            self.sigma_right = self.sigma_right[..., thinning.last, :][..., :, thinning.last]
+        self.device = device
         self.gamma_left = broadening(self.sigma_left)
         self.gamma_right = broadening(self.sigma_right)
         self.diag, self.up, self.down, self.s_diag, self.s_up = matrix_blocks(
@@ -134,7 +142,8 @@ class Solution:
         if bad.any() and len(self.device.blocks) > 1:
             # an ill-conditioned slice (rgf marks it): the same matrix on slices twice as large pivots
             # inside the merged block; exact, so it comes before shifting the energy
-            sub = Solution(merged(self.device, 2), self.z, False, self.method, self.dtype, level=self._level)
+            sub = Solution(merged(self.device, 2), self.z, False, self.method, self.dtype, level=self._level,
+                           thin=False)
             sub._combine, sub.scalar = self._combine, self.scalar
             self._fallback = sub
             return sub._observable(raw, per_orbital)
@@ -144,7 +153,7 @@ class Solution:
                 raise NEGFInputError(f"the device matrix E S - H - Sigma is singular (or H holds NaN) at E = {e[:5]} "
                                      f"eV and at E +- {POLE_SHIFTS_EV} eV")
             z_new, combine = shift_off_poles(self.z, bad, POLE_SHIFTS_EV[self._level])
-            sub = Solution(self.device, z_new, False, self.method, self.dtype, level=self._level + 1)
+            sub = Solution(self.device, z_new, False, self.method, self.dtype, level=self._level + 1, thin=False)
             total = combine if sub._combine is None else combine @ sub._combine
             sub._combine = total if self._combine is None else self._combine @ total
             sub.scalar = self.scalar

@@ -214,6 +214,11 @@ class Device:
         left, right: the leads attached to the first and the last slice.
         overlap: optional ``(s_blocks, s_couplings)`` of the same shapes for a non-orthogonal basis.
         hermitian_atol: tolerance of the Hermiticity checks (relative to max(1, max|H|)).
+        structural_zeros: the zero entries of the blocks stay zero under every parameter the blocks
+            depend on (parameters touch only the diagonal or existing bonds). Then ``solve`` may split
+            slices along them (``invdesign.negf.thin``) even where the blocks carry gradients; without
+            it only blocks that carry no gradient are split, since a zero entry that a parameter can
+            make nonzero has a gradient the split would drop. Builders that know this set it.
     """
 
     blocks: Sequence[torch.Tensor]
@@ -223,6 +228,7 @@ class Device:
     overlap: tuple[Sequence[torch.Tensor], Sequence[torch.Tensor]] | None = None
     hermitian_atol: float = HERMITIAN_ATOL
     orbital_order: np.ndarray | None = None  # original index of each device orbital (from_matrix)
+    structural_zeros: bool = False
 
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
@@ -380,20 +386,24 @@ def _orbital_list(orbitals, n: int, name: str) -> list[int]:
 
 
 def _bfs_slices(pattern: np.ndarray, left: list[int], right: list[int]) -> list[np.ndarray]:
+    """Breadth-first layers of the bond graph ``pattern`` (bool ``(n, n)``) from the ``left`` orbitals;
+    layers from the first one holding a ``right`` orbital onwards are merged (the right side touches
+    only the last slice), orbitals not reached from the left are parked there too. The listed orbitals
+    come first, in their listed order, in the edge slices. Layer k couples only to layers k +- 1."""
     n = pattern.shape[0]
     layer = np.full(n, -1)
     layer[left] = 0
-    queue = deque(left)
-    while queue:
-        i = queue.popleft()
-        for j in np.nonzero(pattern[i])[0]:
-            if layer[j] < 0:
-                layer[j] = layer[i] + 1
-                queue.append(j)
-    last = layer.max()
-    layer[layer < 0] = last  # parts not connected to the left lead carry no current: park them last
-    first_right = min(layer[right])
-    layer[layer >= first_right] = first_right
+    frontier = np.zeros(n, dtype=bool)
+    frontier[left] = True
+    is_right = np.zeros(n, dtype=bool)
+    is_right[right] = True
+    k = 0
+    while frontier.any() and not (frontier & is_right).any():
+        frontier = pattern[frontier].any(0) & (layer < 0)
+        k += 1
+        layer[frontier] = k
+    first_right = k if (layer[right] >= 0).any() else max(k - 1, 0)
+    layer[(layer < 0) | (layer > first_right)] = first_right
     slices = []
     for k in range(first_right + 1):
         members = np.nonzero(layer == k)[0]

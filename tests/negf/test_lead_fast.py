@@ -113,6 +113,26 @@ def test_band_edges_and_poles_go_to_the_exact_path():
     assert not ok[:3].any() and ok[3] and err < 1e-12
 
 
+def test_a_surface_state_pole_is_never_accepted_however_large_m_grows():
+    """At E = 0 the (13,0) tube lead (a zigzag termination) has a surface-state pole. On some CPUs eig
+    gave a finite g of 4e18 with |g M - 1| = 5e19, which met |g| |M|-relative bounds because
+    M = A00 - A01 g A10 grows with g; the exact path's rule (residual <= 1e-9 |g|) rejects it, and
+    the device then sees no transmission inside the 0.735 eV gap."""
+    from invdesign.scf.examples import nanotube_channel
+
+    device, _ = nanotube_channel(13, 0, 2)
+    z = torch.tensor([0.0, 1e-3, 0.3], dtype=torch.complex128)
+    a00, a01, a10 = (x.expand(3, 52, 52) for x in leads.lead_blocks(device.left, z, torch.complex128))
+    g, ok = lead_fast.surface_gf_fast(a00, a01, a10, *lead_fast.hopping_bases(device.left.h01, None), refine=False)
+    assert not ok[0] and ok[1:].all()
+    eye = torch.eye(52, dtype=g.dtype)
+    for i in (1, 2):  # accepted members are inverses of their own M
+        m = a00[i] - a01[i] @ g[i] @ a10[i]
+        assert float((g[i] @ m - eye).abs().max()) <= 1e-9 * max(1.0, float(g[i].abs().max()))
+    t = solve(device, torch.tensor([0.0, 0.3], dtype=torch.float64)).transmission()
+    assert float(t.abs().max()) < 1e-12
+
+
 def test_solve_default_equals_qz_path_transmission_and_gradient():
     """T(E) and dT/d(onsite) through the default solver equal those through the QZ-only path."""
     cell = armchair_ribbon_cell(7)

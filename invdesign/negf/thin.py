@@ -1,0 +1,135 @@
+"""The same device on thinner slices: each slice split into the breadth-first layers of its own bonds.
+
+Why: a recursive Green's function sweep costs ``sum_i b_i^3`` per energy. A unit cell handed over as
+one slice is often several layers thick (a (10,0) nanotube cell: four rings of 10 atoms; an armchair
+ribbon cell: four columns) and only its first and last layer touch the neighbouring cells. Split into
+its layers, the same matrix costs ``4 (b/4)^3`` instead of ``b^3`` per cell.
+
+This is an exact repartition of one matrix, like ``invdesign.negf.regroup.merged`` (which undoes it
+where a thin slice's Schur complement is ill conditioned): every observable is the same, per-orbital
+outputs come back in the input order (``Device.orbital_order``). Slice i is split from the orbitals
+that slice i-1 (or the left lead) couples to; layers are merged from the first one holding an orbital
+that slice i+1 (or the right lead) couples to, so layer k couples only to layers k +- 1.
+
+Bonds are read off the values (every batch member, overlap included): a zero entry is no bond. A block
+that carries a gradient is split only when ``Device.structural_zeros`` says its zeros stay zero; a zero
+that a parameter can make nonzero has a gradient, and the split would drop it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from invdesign.negf.rgf import _distinct
+from invdesign.negf.system import Device, _bfs_slices
+
+
+@dataclasses.dataclass(frozen=True)
+class Thinning:
+    """``device`` on thin slices, and where its edge slices sit in the original edge slices:
+    ``first``/``last`` index the orbitals of the original first/last slice that form the new ones
+    (a lead self-energy on an original edge slice restricts to them exactly: it is zero elsewhere)."""
+
+    device: Device
+    first: torch.Tensor
+    last: torch.Tensor
+
+
+def _bonds(m: torch.Tensor) -> np.ndarray:
+    """Structurally nonzero entries of a matrix over all its batch members, bool ``(rows, cols)``."""
+    nz = _distinct(m) != 0
+    return nz.reshape(-1, *nz.shape[-2:]).any(0).cpu().numpy()
+
+
+def _coupling_bonds(mats, structural_zeros: bool) -> np.ndarray:
+    """Bonds of a coupling (with its overlap, if any); all entries when one carries a gradient whose
+    zeros may become bonds."""
+    mats = [m for m in mats if m is not None]
+    if not all(_splittable(m, structural_zeros) for m in mats):
+        return np.ones(mats[0].shape[-2:], dtype=bool)
+    bond = _bonds(mats[0])
+    for m in mats[1:]:
+        bond = bond | _bonds(m)
+    return bond
+
+
+def _lead_columns(lead, edge: int, structural_zeros: bool) -> np.ndarray:
+    return np.nonzero(_coupling_bonds(lead.coupling_to(edge), structural_zeros).any(0))[0]
+
+
+def _splittable(m: torch.Tensor, structural_zeros: bool) -> bool:
+    return structural_zeros or not m.requires_grad
+
+
+def thin_layers(device: Device) -> list[list[np.ndarray]] | None:
+    """For each slice, the orbital indices (into that slice) of its layers; None if no slice splits."""
+    blocks, couplings = list(device.blocks), list(device.couplings)
+    s_blocks, s_couplings = (None, None) if device.overlap is None else (list(device.overlap[0]), list(device.overlap[1]))
+    n = len(blocks)
+    fixed = device.structural_zeros
+    into = [_lead_columns(device.left, blocks[0].shape[-1], fixed)]  # orbitals of slice i coupled to slice i-1
+    out = []  # orbitals of slice i coupled to slice i+1
+    for i in range(n - 1):
+        bond = _coupling_bonds([couplings[i], None if s_couplings is None else s_couplings[i]], fixed)
+        out.append(np.nonzero(bond.any(1))[0])
+        into.append(np.nonzero(bond.any(0))[0])
+    out.append(_lead_columns(device.right, blocks[-1].shape[-1], fixed))
+    layers, split = [], False
+    for i, b in enumerate(blocks):
+        size = b.shape[-1]
+        whole = [np.arange(size)]
+        if (size < 2 or len(into[i]) == 0 or len(out[i]) == 0 or np.intersect1d(into[i], out[i]).size
+                or not _splittable(b, fixed) or (s_blocks is not None and not _splittable(s_blocks[i], fixed))):
+            layers.append(whole)
+            continue
+        local = _bonds(b)
+        if s_blocks is not None:
+            local = local | _bonds(s_blocks[i])
+        parts = _bfs_slices(local | local.T, [int(k) for k in into[i]], [int(k) for k in out[i]])
+        split |= len(parts) > 1
+        layers.append(parts)
+    return layers if split else None
+
+
+def _cut(m: torch.Tensor, rows: np.ndarray, cols: np.ndarray) -> torch.Tensor:
+    return m[..., torch.as_tensor(rows, device=m.device), :][..., :, torch.as_tensor(cols, device=m.device)]
+
+
+def _chain(blocks, couplings, layers):
+    """Blocks and couplings of the thin chain: layer blocks, links inside a slice, links across."""
+    new_blocks, new_couplings = [], []
+    for i, parts in enumerate(layers):
+        for k, rows in enumerate(parts):
+            new_blocks.append(_cut(blocks[i], rows, rows))
+            if k + 1 < len(parts):
+                new_couplings.append(_cut(blocks[i], rows, parts[k + 1]))
+        if i + 1 < len(layers):
+            new_couplings.append(_cut(couplings[i], parts[-1], layers[i + 1][0]))
+    return new_blocks, new_couplings
+
+
+def thinned(device: Device) -> Thinning | None:
+    """``device`` on the thin slices of :func:`thin_layers`, or None when no slice splits."""
+    layers = thin_layers(device)
+    if layers is None:
+        return None
+    blocks, couplings = _chain(device.blocks, device.couplings, layers)
+    overlap = None
+    if device.overlap is not None:
+        overlap = _chain(device.overlap[0], device.overlap[1], layers)
+    first, last = layers[0][0], layers[-1][-1]
+    leads = []
+    for lead, edge, cols in ((device.left, device.slice_sizes[0], first), (device.right, device.slice_sizes[-1], last)):
+        c, sc = lead.coupling_to(edge)
+        idx = torch.as_tensor(cols, device=c.device)
+        leads.append(dataclasses.replace(lead, coupling=c[..., idx], s_coupling=None if sc is None else sc[..., idx]))
+    offsets = np.cumsum([0] + device.slice_sizes[:-1])
+    perm = np.concatenate([offsets[i] + p for i, parts in enumerate(layers) for p in parts])
+    order = perm if device.orbital_order is None else np.asarray(device.orbital_order)[perm]
+    thin = dataclasses.replace(device, blocks=blocks, couplings=couplings, left=leads[0], right=leads[1],
+                               overlap=overlap, orbital_order=order)
+    dev = device.blocks[0].device
+    return Thinning(thin, torch.as_tensor(first, device=dev), torch.as_tensor(last, device=dev))
