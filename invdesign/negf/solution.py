@@ -39,13 +39,13 @@ class Solution:
     def __init__(self, device: Device, z: torch.Tensor, scalar: bool, method: str, dtype: torch.dtype,
                  level: int = 0, leads: LeadSelfEnergies | None = None, thin: bool = True):
         self.scalar, self.dtype, self.method = scalar, dtype, method
-        self._level, self._fallback = level, None  # re-solve of energies where the device matrix is singular
+        self._level = level  # how many times the energies were shifted off a singular device matrix
         self.leads = lead_self_energies(device, z, method, dtype) if leads is None else leads
         self._combine = self.leads.combine
         self.z = self.leads.z  # the energies actually evaluated (G blocks live on this grid)
         self.sigma_left, self.sigma_right = self.leads.sigma_left, self.leads.sigma_right
         # the sweeps run on thin slices where a slice splits (exact; per-orbital outputs keep their order)
-        thinning = thinned(device) if thin else None
+        thinning = thinned(device, self.sigma_left.shape[:-2].numel()) if thin else None
         if thinning is not None:
             device = thinning.device
             self.sigma_left = self.sigma_left[..., thinning.first, :][..., :, thinning.first]
@@ -57,9 +57,7 @@ class Solution:
             device, self.z, self.sigma_left, self.sigma_right, dtype)
 
     def _out(self, x: torch.Tensor, per_orbital: bool = False) -> torch.Tensor:
-        if self._combine is not None:
-            c = self._combine.to(x.dtype)
-            x = c @ x if per_orbital else x @ c.mT
+        x = self._requested(x, per_orbital)
         if per_orbital:
             x = self.device.to_original_order(x)
         return x.squeeze(-2 if per_orbital else -1) if self.scalar else x
@@ -119,17 +117,23 @@ class Solution:
         return torch.einsum("...ab,...bc,...cd,...ad->...", self.gamma_left, x, self.gamma_right, x.conj()).real
 
     def _observable(self, raw: Callable[["Solution"], torch.Tensor | tuple], per_orbital: bool = False):
-        """Evaluate ``raw(self)``; energies where a sweep failed are re-solved.
+        """Evaluate ``raw(self)``; energies where a sweep failed are re-solved (:meth:`_values`)."""
+        x = self._values(raw, per_orbital)
+        if isinstance(x, tuple):
+            return tuple(self._out(p, per_orbital) for p in x)
+        return self._out(x, per_orbital)
+
+    def _values(self, raw: Callable[["Solution"], torch.Tensor | tuple], per_orbital: bool):
+        """``raw(self)`` on the evaluated grid ``self.z``, in slice order; energies where a sweep failed
+        are re-solved apart, the others kept.
 
         First on merged slices (``invdesign.negf.regroup``: a slice's Schur complement can be singular
         or ill conditioned while the whole matrix is not; exact), down to one slice. Where the whole
         ``E S - H - Sigma`` is singular (a state decoupled from the leads exactly at a requested real
         E: G has a pole, the observables do not), those energies are evaluated at E +- delta and
-        averaged, like lead poles (error O(delta^2)). The G blocks and ``z`` of this object stay on the
-        original grid and slices.
+        averaged, like lead poles (error O(delta^2)). Under autograd the kept energies are solved again
+        too: the failed members' graph holds NaN, which backward would spread (0 * NaN).
         """
-        if self._fallback is not None:
-            return self._fallback._observable(raw, per_orbital)
         with rgf.conditioning_guard(len(self.device.blocks) > 1):
             x = raw(self)
         parts = x if isinstance(x, tuple) else (x,)
@@ -139,29 +143,47 @@ class Solution:
             if per_orbital:
                 nan = nan.any(-1)
             bad |= nan.reshape(-1, nan.shape[-1]).any(0)
-        if bad.any() and len(self.device.blocks) > 1:
+        if not bad.any():
+            return x
+        bad_idx, ok_idx = torch.nonzero(bad).reshape(-1), torch.nonzero(~bad).reshape(-1)
+        if len(self.device.blocks) > 1:
             # an ill-conditioned slice (rgf marks it): the same matrix on slices twice as large pivots
             # inside the merged block; exact, so it comes before shifting the energy
-            sub = Solution(merged(self.device, 2), self.z, False, self.method, self.dtype, level=self._level,
-                           thin=False)
-            sub._combine, sub.scalar = self._combine, self.scalar
-            self._fallback = sub
-            return sub._observable(raw, per_orbital)
-        if bad.any():
+            fixed = self._subset(bad_idx, merged(self.device, 2))._values(raw, per_orbital)
+        else:
             if self._level >= len(POLE_SHIFTS_EV):
                 e = self.z[bad].detach().real.tolist()
                 raise NEGFInputError(f"the device matrix E S - H - Sigma is singular (or H holds NaN) at E = {e[:5]} "
                                      f"eV and at E +- {POLE_SHIFTS_EV} eV")
-            z_new, combine = shift_off_poles(self.z, bad, POLE_SHIFTS_EV[self._level])
-            sub = Solution(self.device, z_new, False, self.method, self.dtype, level=self._level + 1, thin=False)
-            total = combine if sub._combine is None else combine @ sub._combine
-            sub._combine = total if self._combine is None else self._combine @ total
-            sub.scalar = self.scalar
-            self._fallback = sub
-            return sub._observable(raw, per_orbital)
-        if isinstance(x, tuple):
-            return tuple(self._out(p, per_orbital) for p in x)
-        return self._out(x, per_orbital)
+            zb, shift = self.z[bad_idx], POLE_SHIFTS_EV[self._level]
+            sub = Solution(self.device, torch.cat([zb - shift, zb + shift]), False, self.method, self.dtype,
+                           level=self._level + 1, thin=False)
+            both = sub._values(raw, per_orbital)
+            both = tuple(both) if isinstance(both, tuple) else (both,)
+            dim = -2 if per_orbital else -1
+            fixed = tuple((a + b) / 2 for a, b in (sub._requested(v, per_orbital).chunk(2, dim) for v in both))
+            fixed = fixed if isinstance(x, tuple) else fixed[0]
+        if not any(p.requires_grad for p in parts):
+            return _spliced(x, None, fixed, ok_idx, bad_idx, per_orbital)
+        kept = self._subset(ok_idx, self.device)._values(raw, per_orbital) if len(ok_idx) else None
+        return _spliced(x, kept, fixed, ok_idx, bad_idx, per_orbital, resolved=True)
+
+    def _subset(self, idx: torch.Tensor, device: Device) -> "Solution":
+        """A solution at the evaluated energies ``idx`` on ``device`` (this device, or it with slices
+        merged by ``regroup.merged``), from this one's self-energies: no lead is solved again."""
+        grow = lambda s, size, at_start: _pad_square(s[..., idx, :, :], size, at_start)  # noqa: E731
+        sizes = device.slice_sizes
+        leads = LeadSelfEnergies(self.z[idx], None, grow(self.sigma_left, sizes[0], True),
+                                 grow(self.sigma_right, sizes[-1], False),
+                                 self.leads.g_left[..., idx, :, :], self.leads.g_right[..., idx, :, :])
+        return Solution(device, leads.z, False, self.method, self.dtype, level=self._level, leads=leads, thin=False)
+
+    def _requested(self, x: torch.Tensor, per_orbital: bool) -> torch.Tensor:
+        """Values on the evaluated grid back on the requested one (lead poles averaged)."""
+        if self._combine is None:
+            return x
+        c = self._combine.to(x.dtype)
+        return c @ x if per_orbital else x @ c.mT
 
     def ldos(self) -> torch.Tensor:
         """Local density of states per orbital (states/eV/spin), ``(..., nE, n_orbitals)``."""
@@ -278,6 +300,35 @@ class Solution:
         pop[..., : sizes[0]] += extra[0]
         pop[..., pop.shape[-1] - sizes[-1]:] += extra[1]
         return pop
+
+
+def _pad_square(s: torch.Tensor, size: int, at_start: bool) -> torch.Tensor:
+    """A self-energy on an edge slice that grew to ``size`` orbitals (the old edge at its start/end)."""
+    b = s.shape[-1]
+    if b == size:
+        return s
+    out = s.new_zeros(*s.shape[:-2], size, size)
+    if at_start:
+        out[..., :b, :b] = s
+    else:
+        out[..., size - b:, size - b:] = s
+    return out
+
+
+def _spliced(x, kept, fixed, ok_idx, bad_idx, per_orbital: bool, resolved: bool = False):
+    """The evaluated grid's values: ``fixed`` at ``bad_idx``; at ``ok_idx`` ``kept`` (solved apart, when
+    ``resolved``; None if there are none) or else ``x`` itself. Tuples part by part."""
+    if isinstance(x, tuple):
+        kept = (None,) * len(x) if kept is None else kept
+        return tuple(_spliced(a, k, f, ok_idx, bad_idx, per_orbital, resolved) for a, k, f in zip(x, kept, fixed))
+    dim = x.ndim - 2 if per_orbital else x.ndim - 1
+    if resolved:  # nothing of x's graph: its failed members hold NaN
+        base = torch.zeros(x.shape, dtype=fixed.dtype, device=fixed.device)
+        if kept is not None:
+            base = base.index_copy(dim, ok_idx, kept.to(base.dtype))
+    else:
+        base = torch.where(torch.isnan(x), torch.zeros_like(x), x)
+    return base.index_copy(dim, bad_idx, fixed.to(base.dtype))
 
 
 def solve(

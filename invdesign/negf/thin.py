@@ -64,8 +64,41 @@ def _splittable(m: torch.Tensor, structural_zeros: bool) -> bool:
     return structural_zeros or not m.requires_grad
 
 
-def thin_layers(device: Device) -> list[list[np.ndarray]] | None:
-    """For each slice, the orbital indices (into that slice) of its layers; None if no slice splits."""
+# Torch-operation overhead of one more slice in a sweep, in units of (orbitals^3 x batch members):
+# measured ~80 us per slice per sweep against ~1.2 ns per member and b^3 (2-core Xeon, complex128).
+SLICE_OVERHEAD = 7e4
+# ... and while autograd records (a block carries a gradient): every slice's operations become graph
+# nodes, and a backward pass (an SCF adjoint makes ~15 through one charge graph) pays for each again.
+# Measured on the default FET bias point (1 thread): 3e5 gave forward 4.4 s / gradient 6.4 s, no thin
+# slices 5.4 / 6.1 s, thin slices at the forward-only cost 4.0 / 7.5 s.
+SLICE_OVERHEAD_GRAD = 3e5
+
+
+def _grouped(parts: list[np.ndarray], members: int) -> list[np.ndarray]:
+    """Consecutive layers grouped into slices at the least estimated sweep cost
+    ``sum_slices (b^3 + SLICE_OVERHEAD / members)`` (one layer per slice is not always cheapest:
+    four single-orbital layers cost more in per-slice overhead than one 4 x 4 slice)."""
+    sizes = [len(p) for p in parts]
+    extra = SLICE_OVERHEAD / max(members, 1)
+    best = [0.0] + [float("inf")] * len(parts)  # best[k]: the first k layers
+    cut = [0] * (len(parts) + 1)
+    for k in range(1, len(parts) + 1):
+        for j in range(k):
+            cost = best[j] + sum(sizes[j:k]) ** 3 + extra
+            if cost < best[k]:
+                best[k], cut[k] = cost, j
+    groups, k = [], len(parts)
+    while k > 0:
+        groups.append(np.concatenate(parts[cut[k]:k]))
+        k = cut[k]
+    return groups[::-1]
+
+
+def thin_layers(device: Device, members: int = 1) -> list[list[np.ndarray]] | None:
+    """For each slice, the orbital indices (into that slice) of its thin slices; None if none splits.
+
+    ``members``: batch members per sweep (energies x parameter sets), for the cost model of
+    :func:`_grouped`."""
     blocks, couplings = list(device.blocks), list(device.couplings)
     s_blocks, s_couplings = (None, None) if device.overlap is None else (list(device.overlap[0]), list(device.overlap[1]))
     n = len(blocks)
@@ -78,6 +111,8 @@ def thin_layers(device: Device) -> list[list[np.ndarray]] | None:
         into.append(np.nonzero(bond.any(0))[0])
     out.append(_lead_columns(device.right, blocks[-1].shape[-1], fixed))
     layers, split = [], False
+    graph = torch.is_grad_enabled() and any(t.requires_grad for t in blocks + couplings)
+    members = members * SLICE_OVERHEAD / SLICE_OVERHEAD_GRAD if graph else members
     for i, b in enumerate(blocks):
         size = b.shape[-1]
         whole = [np.arange(size)]
@@ -88,7 +123,7 @@ def thin_layers(device: Device) -> list[list[np.ndarray]] | None:
         local = _bonds(b)
         if s_blocks is not None:
             local = local | _bonds(s_blocks[i])
-        parts = _bfs_slices(local | local.T, [int(k) for k in into[i]], [int(k) for k in out[i]])
+        parts = _grouped(_bfs_slices(local | local.T, [int(k) for k in into[i]], [int(k) for k in out[i]]), members)
         split |= len(parts) > 1
         layers.append(parts)
     return layers if split else None
@@ -111,9 +146,9 @@ def _chain(blocks, couplings, layers):
     return new_blocks, new_couplings
 
 
-def thinned(device: Device) -> Thinning | None:
+def thinned(device: Device, members: int = 1) -> Thinning | None:
     """``device`` on the thin slices of :func:`thin_layers`, or None when no slice splits."""
-    layers = thin_layers(device)
+    layers = thin_layers(device, members)
     if layers is None:
         return None
     blocks, couplings = _chain(device.blocks, device.couplings, layers)

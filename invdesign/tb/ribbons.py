@@ -57,7 +57,9 @@ class PeriodicCell:
         if onsite is not None:
             u = self.check_onsite(onsite, int(cells))
             blocks = [self.h00 + torch.diag_embed(u[..., i, :]) for i in range(cells)]
-        return Device(blocks, [self.h01] * (cells - 1), left, right)
+        # onsite touches only the diagonal: the cell's zeros stay zero unless the cell itself is a parameter
+        fixed = not (self.h00.requires_grad or self.h01.requires_grad)
+        return Device(blocks, [self.h01] * (cells - 1), left, right, structural_zeros=fixed)
 
     def check_onsite(self, onsite, cells: int) -> torch.Tensor:
         """``onsite`` as a real tensor of the cell's dtype, shape ``(..., cells, n)``; clear errors otherwise."""
