@@ -45,7 +45,8 @@ class Solution:
         self.z = self.leads.z  # the energies actually evaluated (G blocks live on this grid)
         self.sigma_left, self.sigma_right = self.leads.sigma_left, self.leads.sigma_right
         # the sweeps run on thin slices where a slice splits (exact; per-orbital outputs keep their order)
-        thinning = thinned(device, self.sigma_left.shape[:-2].numel()) if thin else None
+        members = self.sigma_left.shape[:-2].numel()
+        thinning = thinned(device, members) if thin else None
         if thinning is not None:
             device = thinning.device
             self.sigma_left = self.sigma_left[..., thinning.first, :][..., :, thinning.first]

@@ -74,12 +74,12 @@ SLICE_OVERHEAD = 7e4
 SLICE_OVERHEAD_GRAD = 3e5
 
 
-def _grouped(parts: list[np.ndarray], members: int) -> list[np.ndarray]:
+def _grouped(parts: list[np.ndarray], members: int, extra: float | None = None) -> list[np.ndarray]:
     """Consecutive layers grouped into slices at the least estimated sweep cost
-    ``sum_slices (b^3 + SLICE_OVERHEAD / members)`` (one layer per slice is not always cheapest:
-    four single-orbital layers cost more in per-slice overhead than one 4 x 4 slice)."""
+    ``sum_slices (b^3 + extra)``, ``extra = SLICE_OVERHEAD / members`` by default (one layer per slice is
+    not always cheapest: four single-orbital layers cost more in per-slice overhead than one 4 x 4 slice)."""
     sizes = [len(p) for p in parts]
-    extra = SLICE_OVERHEAD / max(members, 1)
+    extra = SLICE_OVERHEAD / max(members, 1) if extra is None else extra
     best = [0.0] + [float("inf")] * len(parts)  # best[k]: the first k layers
     cut = [0] * (len(parts) + 1)
     for k in range(1, len(parts) + 1):
@@ -103,27 +103,45 @@ def thin_layers(device: Device, members: int = 1) -> list[list[np.ndarray]] | No
     s_blocks, s_couplings = (None, None) if device.overlap is None else (list(device.overlap[0]), list(device.overlap[1]))
     n = len(blocks)
     fixed = device.structural_zeros
-    into = [_lead_columns(device.left, blocks[0].shape[-1], fixed)]  # orbitals of slice i coupled to slice i-1
-    out = []  # orbitals of slice i coupled to slice i+1
-    for i in range(n - 1):
-        bond = _coupling_bonds([couplings[i], None if s_couplings is None else s_couplings[i]], fixed)
-        out.append(np.nonzero(bond.any(1))[0])
-        into.append(np.nonzero(bond.any(0))[0])
-    out.append(_lead_columns(device.right, blocks[-1].shape[-1], fixed))
-    layers, split = [], False
     graph = torch.is_grad_enabled() and any(t.requires_grad for t in blocks + couplings)
-    members = members * SLICE_OVERHEAD / SLICE_OVERHEAD_GRAD if graph else members
+    extra = (SLICE_OVERHEAD_GRAD if graph else SLICE_OVERHEAD) / max(members, 1)
+    # two slices cost at least 2 extra + b^3 / 4: below that size no split can pay
+    if not any(b.shape[-1] ** 3 * 0.75 > extra for b in blocks):
+        return None
+    memo: dict = {}  # bonds per coupling tensor (devices repeat one coupling along the chain)
+
+    def coupling(i: int) -> np.ndarray:
+        mats = [couplings[i], None if s_couplings is None else s_couplings[i]]
+        key = tuple(id(m) for m in mats)
+        if key not in memo:
+            memo[key] = _coupling_bonds(mats, fixed)
+        return memo[key]
+
+    def touching(i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Orbitals of slice i coupled to slice i-1 (or the left lead) and to slice i+1 (or the right)."""
+        into = (_lead_columns(device.left, blocks[0].shape[-1], fixed) if i == 0
+                else np.nonzero(coupling(i - 1).any(0))[0])
+        out = (_lead_columns(device.right, blocks[-1].shape[-1], fixed) if i == n - 1
+               else np.nonzero(coupling(i).any(1))[0])
+        return into, out
+
+    layers, split = [], False
     for i, b in enumerate(blocks):
         size = b.shape[-1]
         whole = [np.arange(size)]
-        if (size < 2 or len(into[i]) == 0 or len(out[i]) == 0 or np.intersect1d(into[i], out[i]).size
-                or not _splittable(b, fixed) or (s_blocks is not None and not _splittable(s_blocks[i], fixed))):
+        if (size ** 3 * 0.75 <= extra or not _splittable(b, fixed)
+                or (s_blocks is not None and not _splittable(s_blocks[i], fixed))):
+            layers.append(whole)
+            continue
+        into, out = touching(i)
+        if len(into) == 0 or len(out) == 0 or np.intersect1d(into, out).size:
             layers.append(whole)
             continue
         local = _bonds(b)
         if s_blocks is not None:
             local = local | _bonds(s_blocks[i])
-        parts = _grouped(_bfs_slices(local | local.T, [int(k) for k in into[i]], [int(k) for k in out[i]]), members)
+        parts = _grouped(_bfs_slices(local | local.T, [int(k) for k in into], [int(k) for k in out]), members,
+                         extra)
         split |= len(parts) > 1
         layers.append(parts)
     return layers if split else None
@@ -168,3 +186,4 @@ def thinned(device: Device, members: int = 1) -> Thinning | None:
                                overlap=overlap, orbital_order=order)
     dev = device.blocks[0].device
     return Thinning(thin, torch.as_tensor(first, device=dev), torch.as_tensor(last, device=dev))
+
