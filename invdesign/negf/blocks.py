@@ -12,6 +12,14 @@ def _cast(m: torch.Tensor, dtype, device) -> torch.Tensor:
     return m.to(dtype=dtype, device=device).unsqueeze(-3)  # insert the energy dimension
 
 
+def _shifted(minus_h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """``z 1 - h`` for every energy, ``(..., nE, b, b)`` from ``-h`` ``(..., 1, b, b)``: one pass over the
+    batch (``zz * eye - h`` makes two), and the same numbers (``z * 1 = z``, ``z * 0 - h = -h``)."""
+    out = minus_h.expand(*minus_h.shape[:-3], len(z), *minus_h.shape[-2:]).clone()
+    out.diagonal(dim1=-2, dim2=-1).add_(z[:, None])
+    return out
+
+
 def matrix_blocks(device: Device, z: torch.Tensor, sigma_left: torch.Tensor, sigma_right: torch.Tensor,
                   dtype: torch.dtype):
     """``(diag, up, down, s_diag, s_up)`` of ``M = z S - H - Sigma``, blocks ``(..., nE, b_i, b_j)``.
@@ -26,7 +34,7 @@ def matrix_blocks(device: Device, z: torch.Tensor, sigma_left: torch.Tensor, sig
     hc = [_cast(c, dtype, dev) for c in device.couplings]
     s_diag = s_up = None
     if device.overlap is None:
-        diag = [zz * torch.eye(b.shape[-1], dtype=dtype, device=dev) - b for b in h]
+        diag = [_shifted(-b, z.to(dtype)) for b in h]
         up, down = [-c for c in hc], [-c.mH for c in hc]
     else:
         s_diag = [_cast(s, dtype, dev) for s in device.overlap[0]]

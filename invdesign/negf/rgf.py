@@ -227,8 +227,12 @@ def last_first_block(diag: list[torch.Tensor], up: list[torch.Tensor], down: lis
     for i in range(n - 1):
         k_down = _take(down[i], q, p)
         b_next = diag[i + 1].shape[-1]
-        schur = _times(k_down, xu, diagonal)
-        m = _minus_at(diag[i + 1], schur, q)
+        if isinstance(xu, tuple):  # (g_i, diag K_u,i): m = M - K_d g K_u in one pass over the batch
+            g, k_u = xu
+            k_d = torch.diagonal(k_down, dim1=-2, dim2=-1)
+            m = torch.addcmul(diag[i + 1], g, k_d[..., :, None] * k_u[..., None, :], value=-1)
+        else:
+            m = _minus_at(diag[i + 1], _times(k_down, xu, diagonal), q)
         rhs_col = _times(k_down, c, diagonal)  # (|q_i|, b0)
         if i + 1 == n - 1:
             return -_solve(m, _embed(rhs_col, q, b_next))
@@ -237,7 +241,7 @@ def last_first_block(diag: list[torch.Tensor], up: list[torch.Tensor], down: lis
         width = [_count(v, b) for v, b in ((p_next, b_next), (q, b_next), (q_next, k_up.shape[-1]))]
         if diagonal and q is None:  # g itself, scaled: one inverse and one product per slice
             g = _inv(m)
-            xu, c = g * torch.diagonal(k_up, dim1=-2, dim2=-1)[..., None, :], -(g @ rhs_col)
+            xu, c = (g, torch.diagonal(k_up, dim1=-2, dim2=-1)), -(g @ rhs_col)
         elif width[2] + c.shape[-1] <= width[0] + width[1]:
             y = _solve(m, torch.cat([_embed(k_up, p_next, b_next), _embed(rhs_col, q, b_next)], dim=-1))
             y = _take(y, p_next, None)
