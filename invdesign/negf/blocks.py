@@ -34,7 +34,10 @@ def matrix_blocks(device: Device, z: torch.Tensor, sigma_left: torch.Tensor, sig
     hc = [_cast(c, dtype, dev) for c in device.couplings]
     s_diag = s_up = None
     if device.overlap is None:
-        diag = [_shifted(-b, z.to(dtype)) for b in h]
+        graph = torch.is_grad_enabled() and any(b.requires_grad for b in h)
+        # one pass without a graph; under autograd the in-place diagonal add costs a copy in backward
+        diag = [zz * torch.eye(b.shape[-1], dtype=dtype, device=dev) - b for b in h] if graph else \
+            [_shifted(-b, z.to(dtype)) for b in h]
         up, down = [-c for c in hc], [-c.mH for c in hc]
     else:
         s_diag = [_cast(s, dtype, dev) for s in device.overlap[0]]

@@ -241,7 +241,10 @@ def last_first_block(diag: list[torch.Tensor], up: list[torch.Tensor], down: lis
         width = [_count(v, b) for v, b in ((p_next, b_next), (q, b_next), (q_next, k_up.shape[-1]))]
         if diagonal and q is None:  # g itself, scaled: one inverse and one product per slice
             g = _inv(m)
-            xu, c = (g, torch.diagonal(k_up, dim1=-2, dim2=-1)), -(g @ rhs_col)
+            k_u = torch.diagonal(k_up, dim1=-2, dim2=-1)
+            # fused next update only without a graph: addcmul's backward costs more than it saves
+            fused = not (torch.is_grad_enabled() and (g.requires_grad or k_up.requires_grad))
+            xu, c = ((g, k_u) if fused else g * k_u[..., None, :]), -(g @ rhs_col)
         elif width[2] + c.shape[-1] <= width[0] + width[1]:
             y = _solve(m, torch.cat([_embed(k_up, p_next, b_next), _embed(rhs_col, q, b_next)], dim=-1))
             y = _take(y, p_next, None)

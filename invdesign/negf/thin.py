@@ -64,19 +64,20 @@ def _splittable(m: torch.Tensor, structural_zeros: bool) -> bool:
     return structural_zeros or not m.requires_grad
 
 
-# Torch-operation overhead of one more slice in a sweep, in units of (orbitals^3 x batch members):
-# measured ~80 us per slice per sweep against ~1.2 ns per member and b^3 (2-core Xeon, complex128).
-SLICE_OVERHEAD = 7e4
-# ... and while autograd records (a block carries a gradient): every slice's operations become graph
-# nodes, and a backward pass (an SCF adjoint makes ~15 through one charge graph) pays for each again.
-# Measured on the default FET bias point (1 thread): 3e5 gave forward 4.4 s / gradient 6.4 s, no thin
-# slices 5.4 / 6.1 s, thin slices at the forward-only cost 4.0 / 7.5 s.
-SLICE_OVERHEAD_GRAD = 3e5
+# Cost model of one slice in a sweep, per batch member (energies x parameter sets): ``b^2`` units of
+# ~0.03 us (batched small LAPACK calls scale so, not as b^3, below b ~ 40: inverses of 6, 14, 24, 40
+# orbitals took 0.8, 5.0, 17, 42 us per matrix; 2-core Xeon, complex128), plus a per-slice overhead of
+# torch operations (~80 us per sweep) shared by the members:
+SLICE_OVERHEAD = 2.7e3
+# ... larger while autograd records (a block carries a gradient): every operation becomes a graph node
+# that a backward pass pays for again. Chosen on measurements: forward + gradient of a 7-AGNR (14-atom
+# cells, 400 energies) is faster on whole cells, of a (10,0) tube (40-atom cells, 100 energies) on rings.
+SLICE_OVERHEAD_GRAD = 4e4
 
 
 def _grouped(parts: list[np.ndarray], members: int, extra: float | None = None) -> list[np.ndarray]:
     """Consecutive layers grouped into slices at the least estimated sweep cost
-    ``sum_slices (b^3 + extra)``, ``extra = SLICE_OVERHEAD / members`` by default (one layer per slice is
+    ``sum_slices (b^2 + extra)``, ``extra = SLICE_OVERHEAD / members`` by default (one layer per slice is
     not always cheapest: four single-orbital layers cost more in per-slice overhead than one 4 x 4 slice)."""
     sizes = [len(p) for p in parts]
     extra = SLICE_OVERHEAD / max(members, 1) if extra is None else extra
@@ -84,7 +85,7 @@ def _grouped(parts: list[np.ndarray], members: int, extra: float | None = None) 
     cut = [0] * (len(parts) + 1)
     for k in range(1, len(parts) + 1):
         for j in range(k):
-            cost = best[j] + sum(sizes[j:k]) ** 3 + extra
+            cost = best[j] + sum(sizes[j:k]) ** 2 + extra
             if cost < best[k]:
                 best[k], cut[k] = cost, j
     groups, k = [], len(parts)
@@ -105,8 +106,8 @@ def thin_layers(device: Device, members: int = 1) -> list[list[np.ndarray]] | No
     fixed = device.structural_zeros
     graph = torch.is_grad_enabled() and any(t.requires_grad for t in blocks + couplings)
     extra = (SLICE_OVERHEAD_GRAD if graph else SLICE_OVERHEAD) / max(members, 1)
-    # two slices cost at least 2 extra + b^3 / 4: below that size no split can pay
-    if not any(b.shape[-1] ** 3 * 0.75 > extra for b in blocks):
+    # two slices cost at least 2 extra + b^2 / 2: below that size no split can pay
+    if not any(b.shape[-1] ** 2 * 0.5 > extra for b in blocks):
         return None
     memo: dict = {}  # bonds per coupling tensor (devices repeat one coupling along the chain)
 
@@ -129,7 +130,7 @@ def thin_layers(device: Device, members: int = 1) -> list[list[np.ndarray]] | No
     for i, b in enumerate(blocks):
         size = b.shape[-1]
         whole = [np.arange(size)]
-        if (size ** 3 * 0.75 <= extra or not _splittable(b, fixed)
+        if (size ** 2 * 0.5 <= extra or not _splittable(b, fixed)
                 or (s_blocks is not None and not _splittable(s_blocks[i], fixed))):
             layers.append(whole)
             continue
