@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 
 import torch
 
 from invdesign.registry import lookup
-from timing import hardware_info, print_hardware
+from timing import fmt_stats, hardware_info, print_hardware, time_stats
 
 
 def _timed(fn) -> tuple[float, float]:
@@ -57,11 +56,9 @@ def main() -> None:
     summary = {"problem": args.problem, "threads": torch.get_num_threads(), "repeats": args.repeats,
                "hardware": info}
     for key, runs in times.items():
-        wall, cpu = [w for w, _ in runs], [c for _, c in runs]
-        summary[key] = {"wall_median_s": statistics.median(wall), "cpu_median_s": statistics.median(cpu),
-                        "wall_s": wall, "cpu_s": cpu}
-        print(f"{key:20s} wall {statistics.median(wall):.3f} [{min(wall):.3f}, {max(wall):.3f}] s, "
-              f"CPU {statistics.median(cpu):.3f} [{min(cpu):.3f}, {max(cpu):.3f}] s")
+        wall, cpu = time_stats([w for w, _ in runs]), time_stats([c for _, c in runs])
+        summary[key] = {"wall": wall, "cpu": cpu}
+        print(f"{key:20s} wall {fmt_stats(wall)}\n{'':20s} CPU  {fmt_stats(cpu)}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(summary, f, indent=1)

@@ -54,6 +54,20 @@ def _pad(c: torch.Tensor | None, size: int, at_start: bool) -> torch.Tensor | No
     return torch.cat([c, zeros] if at_start else [zeros, c], dim=-1)
 
 
+def pad_self_energy(s: torch.Tensor, size: int, at_start: bool) -> torch.Tensor:
+    """A self-energy ``(..., b, b)`` on an edge slice that grew to ``size`` orbitals (the old edge at its
+    start/end, as in :func:`merged`); zero elsewhere."""
+    b = s.shape[-1]
+    if b == size:
+        return s
+    out = s.new_zeros(*s.shape[:-2], size, size)
+    if at_start:
+        out[..., :b, :b] = s
+    else:
+        out[..., size - b:, size - b:] = s
+    return out
+
+
 def merged(device: Device, factor: int) -> Device:
     """``device`` with every ``factor`` consecutive slices merged into one (the last group may be shorter).
 

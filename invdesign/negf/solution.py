@@ -20,7 +20,7 @@ from invdesign.negf.blocks import matrix_blocks, orbital_population
 from invdesign.negf.energies import broadened_energies
 from invdesign.negf.errors import NEGFInputError
 from invdesign.negf.leads import SOLVERS, broadening
-from invdesign.negf.regroup import merged
+from invdesign.negf.regroup import merged, pad_self_energy
 from invdesign.negf.self_energies import POLE_SHIFTS_EV, LeadSelfEnergies, lead_self_energies, shift_off_poles
 from invdesign.negf.system import Device, check_precision
 from invdesign.negf.thin import thinned
@@ -172,7 +172,7 @@ class Solution:
     def _subset(self, idx: torch.Tensor, device: Device) -> "Solution":
         """A solution at the evaluated energies ``idx`` on ``device`` (this device, or it with slices
         merged by ``regroup.merged``), from this one's self-energies: no lead is solved again."""
-        grow = lambda s, size, at_start: _pad_square(s[..., idx, :, :], size, at_start)  # noqa: E731
+        grow = lambda s, size, at_start: pad_self_energy(s[..., idx, :, :], size, at_start)  # noqa: E731
         sizes = device.slice_sizes
         leads = LeadSelfEnergies(self.z[idx], None, grow(self.sigma_left, sizes[0], True),
                                  grow(self.sigma_right, sizes[-1], False),
@@ -301,19 +301,6 @@ class Solution:
         pop[..., : sizes[0]] += extra[0]
         pop[..., pop.shape[-1] - sizes[-1]:] += extra[1]
         return pop
-
-
-def _pad_square(s: torch.Tensor, size: int, at_start: bool) -> torch.Tensor:
-    """A self-energy on an edge slice that grew to ``size`` orbitals (the old edge at its start/end)."""
-    b = s.shape[-1]
-    if b == size:
-        return s
-    out = s.new_zeros(*s.shape[:-2], size, size)
-    if at_start:
-        out[..., :b, :b] = s
-    else:
-        out[..., size - b:, size - b:] = s
-    return out
 
 
 def _spliced(x, kept, fixed, ok_idx, bad_idx, per_orbital: bool, resolved: bool = False):

@@ -9,7 +9,6 @@ dtype only when a computation runs.
 from __future__ import annotations
 
 import dataclasses
-from collections import deque
 from typing import Sequence
 
 import numpy as np

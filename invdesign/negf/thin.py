@@ -1,9 +1,10 @@
 """The same device on thinner slices: each slice split into the breadth-first layers of its own bonds.
 
-Why: a recursive Green's function sweep costs ``sum_i b_i^3`` per energy. A unit cell handed over as
-one slice is often several layers thick (a (10,0) nanotube cell: four rings of 10 atoms; an armchair
-ribbon cell: four columns) and only its first and last layer touch the neighbouring cells. Split into
-its layers, the same matrix costs ``4 (b/4)^3`` instead of ``b^3`` per cell.
+Why: a recursive Green's function sweep factorises every slice at every energy. A unit cell handed
+over as one slice is often several layers thick (a (10,0) nanotube cell: four rings of 10 atoms; an
+armchair ribbon cell: four columns) and only its first and last layer touch the neighbouring cells.
+Split into its layers, the same matrix needs four small factorisations per cell instead of one large
+one; whether that pays against the per-slice overhead is the cost model below (measured, not b^3).
 
 This is an exact repartition of one matrix, like ``invdesign.negf.regroup.merged`` (which undoes it
 where a thin slice's Schur complement is ill conditioned): every observable is the same, per-orbital
@@ -187,4 +188,3 @@ def thinned(device: Device, members: int = 1) -> Thinning | None:
                                overlap=overlap, orbital_order=order)
     dev = device.blocks[0].device
     return Thinning(thin, torch.as_tensor(first, device=dev), torch.as_tensor(last, device=dev))
-
