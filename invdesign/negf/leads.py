@@ -1,8 +1,8 @@
 """Lead surface Green's functions and self-energies, differentiable by the implicit function theorem.
 
 The forward value comes from any solver of the Dyson fixed point ``g = [A00 - A01 g A10]^-1``
-(exact Bloch modes by default: ``lead_fast`` batched in torch, ``lead_modes`` (QZ) where its checks
-fail; Lopez-Sancho decimation as an alternative), memoised on the inputs' values (``lead_cache``).
+(exact Bloch modes by default: closed form when ``h01 = alpha 1`` (``lead_chain``), else ``lead_fast``
+batched in torch, ``lead_modes`` (QZ) where its checks fail; Lopez-Sancho decimation as an alternative), memoised on the inputs' values (``lead_cache``).
 The backward pass never unrolls the solver: at the fixed point (dg = -g dM g with M = g^-1),
     dg - (g A01) dg (A10 g) = -g [dA00 - dA01 g A10 - A01 g dA10] g,
 a Stein equation, so the vector-Jacobian product solves the adjoint Stein equation once. The backward is
@@ -20,6 +20,7 @@ import torch
 from invdesign.negf import lead_cache
 from invdesign.negf.energies import as_energies, broadened_energies
 from invdesign.negf.errors import ConvergenceError, NEGFInputError
+from invdesign.negf.lead_chain import chain_lead, chain_surface_gf
 from invdesign.negf.lead_fast import hopping_bases, surface_gf_fast
 from invdesign.negf.lead_modes import count_open_channels, surface_gf_modes
 from invdesign.negf.system import Lead
@@ -186,11 +187,29 @@ def _memoised(lead: Lead, z: torch.Tensor, method: str, dtype: torch.dtype, mirr
         if hit is not None:  # copies: callers (and autograd) may modify their outputs in place
             hit = tuple(h.clone() for h in hit)
             return hit if len(hit) > 1 else hit[0]
-        out = SOLVERS[method](*blocks, bases=_bases(lead, method), **extra)
+        out = _chain_solver(lead, z, blocks, mirror) if method == "modes" else None
+        if out is None:
+            out = SOLVERS[method](*blocks, bases=_bases(lead, method), **extra)
         lead_cache.store(tag, keys, out if isinstance(out, tuple) else (out,))
         return out
 
     return run
+
+
+def _chain_solver(lead: Lead, z: torch.Tensor, blocks, mirror: bool):
+    """g (with ``mirror``: the pair) in closed form when ``h01 = alpha 1`` (``invdesign.negf.lead_chain``),
+    else None. ``blocks`` are ``lead_blocks(lead, z)``; only their shape and dtype are used."""
+    chain = chain_lead(lead.h00, lead.h01, lead.has_overlap)
+    if chain is None:
+        return None
+    shape = torch.broadcast_shapes(*(b.shape for b in blocks))
+    g = chain_surface_gf(chain, z).to(blocks[0].device)
+    if not bool(torch.isfinite(g).all()):  # zeta + sqrt(..) = 0 needs alpha = 0, excluded; kept as a guard
+        return None
+    g = g.to(blocks[0].dtype)
+    if g.shape != shape:
+        g = g.expand(shape).contiguous()
+    return (g, g.clone()) if mirror else g
 
 
 def surface_gf_pair_z(left: Lead, right: Lead, z: torch.Tensor, method: str = "modes", dtype=torch.complex128):

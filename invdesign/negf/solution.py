@@ -332,7 +332,8 @@ def solve(
     Args:
         device: the device with its two leads.
         energies: number or 1-D grid (eV), real (or complex with Im >= 0); may require grad.
-        method: lead solver: ``"modes"`` (exact, default: a batched torch path on the Hamiltonian's
+        method: lead solver: ``"modes"`` (exact, default: closed form for leads with ``h01 = alpha 1``
+            (``invdesign.negf.lead_chain``), else a batched torch path on the Hamiltonian's
             device, every energy checked, the QZ mode path where a check fails; surface Green's
             functions are reused across calls with equal lead values, ``invdesign.negf.lead_cache``),
             ``"qz"`` (the QZ mode path alone, on the CPU) or ``"sancho"`` (needs ``eta > 0`` in bands).
