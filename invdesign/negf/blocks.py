@@ -20,6 +20,23 @@ def _shifted(minus_h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def _mapped(mats: list[torch.Tensor], fn) -> list[torch.Tensor]:
+    """``[fn(m) for m in mats]`` with one call of ``fn`` per group of equally shaped matrices (stacked
+    along a new leading dimension, which ``fn`` treats as a batch dimension): a device of hundreds of
+    small slices pays the per-operation overhead of torch once per group, not once per slice."""
+    groups: dict = {}
+    for i, m in enumerate(mats):
+        groups.setdefault((m.shape, m.dtype, m.device), []).append(i)
+    out: list = [None] * len(mats)
+    for idx in groups.values():
+        if len(idx) == 1:
+            out[idx[0]] = fn(mats[idx[0]].unsqueeze(0))[0]
+            continue
+        for i, y in zip(idx, fn(torch.stack([mats[i] for i in idx])).unbind(0)):
+            out[i] = y
+    return out
+
+
 def matrix_blocks(device: Device, z: torch.Tensor, sigma_left: torch.Tensor, sigma_right: torch.Tensor,
                   dtype: torch.dtype):
     """``(diag, up, down, s_diag, s_up)`` of ``M = z S - H - Sigma``, blocks ``(..., nE, b_i, b_j)``.
@@ -30,16 +47,19 @@ def matrix_blocks(device: Device, z: torch.Tensor, sigma_left: torch.Tensor, sig
     """
     dev = z.device
     zz = z.to(dtype)[:, None, None]
-    h = [_cast(b, dtype, dev) for b in device.blocks]
-    hc = [_cast(c, dtype, dev) for c in device.couplings]
     s_diag = s_up = None
     if device.overlap is None:
-        graph = torch.is_grad_enabled() and any(b.requires_grad for b in h)
+        graph = torch.is_grad_enabled() and any(b.requires_grad for b in device.blocks)
+        zc = z.to(dtype)
         # one pass without a graph; under autograd the in-place diagonal add costs a copy in backward
-        diag = [zz * torch.eye(b.shape[-1], dtype=dtype, device=dev) - b for b in h] if graph else \
-            [_shifted(-b, z.to(dtype)) for b in h]
-        up, down = [-c for c in hc], [-c.mH for c in hc]
+        shift = (lambda b: zz * torch.eye(b.shape[-1], dtype=dtype, device=dev) - b) if graph else \
+            (lambda b: _shifted(-b, zc))
+        diag = _mapped(list(device.blocks), lambda b: shift(_cast(b, dtype, dev)))
+        up = _mapped(list(device.couplings), lambda c: -_cast(c, dtype, dev))
+        down = _mapped(list(device.couplings), lambda c: -_cast(c, dtype, dev).mH)
     else:
+        h = [_cast(b, dtype, dev) for b in device.blocks]
+        hc = [_cast(c, dtype, dev) for c in device.couplings]
         s_diag = [_cast(s, dtype, dev) for s in device.overlap[0]]
         s_up = [_cast(s, dtype, dev) for s in device.overlap[1]]
         diag = [zz * s - b for s, b in zip(s_diag, h)]

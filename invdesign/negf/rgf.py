@@ -21,6 +21,7 @@ import contextlib
 import contextvars
 import weakref
 
+import numpy as np
 import torch
 
 
@@ -118,32 +119,52 @@ def _indices(idx, size: int, device) -> torch.Tensor:
 
 
 _PATTERNS: dict[int, tuple] = {}  # id(h) -> (weakref to h, version key, pattern); the ref guards id reuse
-PATTERN_MEMO = 256
+PATTERN_MEMO = 4096  # couplings; a thin-slice device has hundreds
 
 
 def coupling_patterns(couplings: list[torch.Tensor], overlaps: list[torch.Tensor] | None = None) -> list[Pattern]:
     """:func:`_coupled` of ``up_i = z s_i - h_i``, ``down_i = z s_i^dagger - h_i^dagger`` for every energy,
     from the device's coupling blocks ``h_i`` (and overlap blocks ``s_i``) alone: their zero pattern is
     the same at every energy. Memoised on the tensors (a self-consistent loop keeps its couplings while
-    the diagonal blocks change), so the pattern is found once, not at every sweep."""
-    out = []
+    the diagonal blocks change), so the pattern is found once, not at every sweep; the others are read
+    off in one pass per group of equally shaped couplings (a thin-slice device has hundreds)."""
+    out: list = [None] * len(couplings)
+    todo: dict = {}  # (shape, device) -> indices of couplings whose pattern is not memoised
+    keys = []
     for i, h in enumerate(couplings):
         s = None if overlaps is None else overlaps[i]
         key = (h._version, h.requires_grad, None if s is None else (id(s), s._version, s.requires_grad))
+        keys.append(key)
         hit = _PATTERNS.get(id(h))
         if hit is not None and hit[0]() is h and hit[1] == key:
-            out.append(hit[2])
-            continue
-        if h.requires_grad or (s is not None and s.requires_grad):
-            pattern = (None, None, False)
+            out[i] = hit[2]
+        elif h.requires_grad or (s is not None and s.requires_grad):
+            out[i] = (None, None, False)
         else:
-            nz = _distinct(h) != 0 if s is None else (_distinct(h) != 0) | (_distinct(s) != 0)
-            pattern = _coupled(nz.to(torch.float64), nz.mT.to(torch.float64))
+            todo.setdefault((_distinct(h).shape, h.device, None if s is None else _distinct(s).shape), []).append(i)
+    for idx in todo.values():
+        nz = _nonzero_masks([couplings[i] for i in idx])
+        if overlaps is not None:
+            nz = nz | _nonzero_masks([overlaps[i] for i in idx])
+        rows, cols = nz.any(2), nz.any(1)  # rows of slice i / columns of slice i+1 that the coupling touches
+        square = nz.shape[1] == nz.shape[2]
+        diagonal = (~(nz & ~np.eye(nz.shape[1], dtype=bool)).any((1, 2))) if square else np.zeros(len(idx), bool)
+        dev = couplings[idx[0]].device
+        for k, i in enumerate(idx):
+            out[i] = (_compact(torch.as_tensor(np.nonzero(rows[k])[0], device=dev), nz.shape[1]),
+                      _compact(torch.as_tensor(np.nonzero(cols[k])[0], device=dev), nz.shape[2]), bool(diagonal[k]))
+    for i, h in enumerate(couplings):
         if len(_PATTERNS) >= PATTERN_MEMO:
             _PATTERNS.clear()
-        _PATTERNS[id(h)] = (weakref.ref(h), key, pattern)
-        out.append(pattern)
+        _PATTERNS[id(h)] = (weakref.ref(h), keys[i], out[i])
     return out
+
+
+def _nonzero_masks(mats: list[torch.Tensor]) -> np.ndarray:
+    """Entries that are nonzero in any batch member, bool ``(len(mats), rows, cols)``, in one pass."""
+    x = torch.stack([_distinct(m) for m in mats]) if len(mats) > 1 else _distinct(mats[0]).unsqueeze(0)
+    nz = x != 0
+    return nz.reshape(nz.shape[0], -1, *nz.shape[-2:]).any(1).cpu().numpy()
 
 
 def mirrored(patterns: list[Pattern]) -> list[Pattern]:
@@ -193,7 +214,8 @@ def _minus_at(m: torch.Tensor, x: torch.Tensor, idx) -> torch.Tensor:
     """``m - Q x Q^T``: ``x`` subtracted from the ``idx`` x ``idx`` sub-block (no embedding into zeros)."""
     if idx is None:
         return m - x
-    out = m.expand(*torch.broadcast_shapes(m.shape[:-2], x.shape[:-2]), *m.shape[-2:]).clone()
+    batch = m.shape[:-2] if m.shape[:-2] == x.shape[:-2] else torch.broadcast_shapes(m.shape[:-2], x.shape[:-2])
+    out = m.expand(*batch, *m.shape[-2:]).clone()
     if isinstance(idx, slice):
         out[..., idx, idx] -= x
     else:

@@ -90,7 +90,11 @@ def check_lead_overlap(s00: torch.Tensor, s01: torch.Tensor, name: str) -> None:
 def check_batch_shapes(named: list[tuple[str, torch.Tensor]]) -> None:
     """All leading (batch) dimensions must broadcast together; name two inputs that do not."""
     shape: tuple[int, ...] = ()
+    seen: set = set()  # a device's blocks mostly share one batch shape: broadcast each distinct one once
     for i, (name, m) in enumerate(named):
+        if m.shape[:-2] in seen:
+            continue
+        seen.add(m.shape[:-2])
         try:
             shape = torch.broadcast_shapes(shape, m.shape[:-2])
         except RuntimeError:
@@ -106,6 +110,19 @@ def _broadcasts(a: torch.Size, b: torch.Size) -> bool:
         return True
     except RuntimeError:
         return False
+
+
+def repartitioned(device: "Device", **changes) -> "Device":
+    """``device`` with ``changes`` to its fields, without re-running the checks of ``Device``: only for the
+    same matrix on other slices (thin or merged slices, ``invdesign.negf.thin``/``regroup``), whose
+    blocks are pieces of blocks that were checked when ``device`` was made (a thin-slice device has
+    hundreds of blocks; checking them again cost more than the sweep on small devices)."""
+    new = object.__new__(Device)
+    for f in dataclasses.fields(Device):
+        object.__setattr__(new, f.name, changes.pop(f.name) if f.name in changes else getattr(device, f.name))
+    if changes:
+        raise TypeError(f"repartitioned: Device has no field(s) {sorted(changes)}")
+    return new
 
 
 def dagger(x: torch.Tensor) -> torch.Tensor:

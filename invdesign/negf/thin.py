@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from invdesign.negf.rgf import _distinct
-from invdesign.negf.system import Device, _bfs_slices
+from invdesign.negf.system import Device, _bfs_slices, repartitioned
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,6 +96,10 @@ def _grouped(parts: list[np.ndarray], members: int, extra: float | None = None) 
     return groups[::-1]
 
 
+_SPLITS: dict = {}  # (bonds of a slice, orbitals touched on either side, extra) -> its thin slices
+SPLIT_MEMO = 4096
+
+
 def thin_layers(device: Device, members: int = 1) -> list[list[np.ndarray]] | None:
     """For each slice, the orbital indices (into that slice) of its thin slices; None if none splits.
 
@@ -142,8 +146,14 @@ def thin_layers(device: Device, members: int = 1) -> list[list[np.ndarray]] | No
         local = _bonds(b)
         if s_blocks is not None:
             local = local | _bonds(s_blocks[i])
-        parts = _grouped(_bfs_slices(local | local.T, [int(k) for k in into], [int(k) for k in out]), members,
-                         extra)
+        key = (local.shape, np.packbits(local).tobytes(), into.tobytes(), out.tobytes(), extra)
+        parts = _SPLITS.get(key)
+        if parts is None:  # devices repeat one cell: most slices have the bonds of one already split
+            parts = _grouped(_bfs_slices(local | local.T, [int(k) for k in into], [int(k) for k in out]),
+                             members, extra)
+            if len(_SPLITS) >= SPLIT_MEMO:
+                _SPLITS.clear()
+            _SPLITS[key] = parts
         split |= len(parts) > 1
         layers.append(parts)
     return layers if split else None
@@ -154,15 +164,28 @@ def _cut(m: torch.Tensor, rows: np.ndarray, cols: np.ndarray) -> torch.Tensor:
 
 
 def _chain(blocks, couplings, layers):
-    """Blocks and couplings of the thin chain: layer blocks, links inside a slice, links across."""
+    """Blocks and couplings of the thin chain: layer blocks, links inside a slice, links across.
+
+    A split slice is permuted into layer order once (one gather of rows and one of columns); its
+    layer blocks and inner links are then views. Whole slices and the links between them stay the
+    very tensors of the device (their coupling patterns stay memoised, ``rgf.coupling_patterns``)."""
     new_blocks, new_couplings = [], []
+    whole = [len(parts) == 1 and np.array_equal(parts[0], np.arange(len(parts[0]))) for parts in layers]
     for i, parts in enumerate(layers):
-        for k, rows in enumerate(parts):
-            new_blocks.append(_cut(blocks[i], rows, rows))
-            if k + 1 < len(parts):
-                new_couplings.append(_cut(blocks[i], rows, parts[k + 1]))
+        if whole[i]:
+            new_blocks.append(blocks[i])
+        else:
+            order = np.concatenate(parts)
+            b = _cut(blocks[i], order, order)
+            ends = np.cumsum([0] + [len(p) for p in parts])
+            for k in range(len(parts)):
+                here = slice(int(ends[k]), int(ends[k + 1]))
+                new_blocks.append(b[..., here, here])
+                if k + 1 < len(parts):
+                    new_couplings.append(b[..., here, int(ends[k + 1]):int(ends[k + 2])])
         if i + 1 < len(layers):
-            new_couplings.append(_cut(couplings[i], parts[-1], layers[i + 1][0]))
+            c = couplings[i]
+            new_couplings.append(c if whole[i] and whole[i + 1] else _cut(c, parts[-1], layers[i + 1][0]))
     return new_blocks, new_couplings
 
 
@@ -184,7 +207,7 @@ def thinned(device: Device, members: int = 1) -> Thinning | None:
     offsets = np.cumsum([0] + device.slice_sizes[:-1])
     perm = np.concatenate([offsets[i] + p for i, parts in enumerate(layers) for p in parts])
     order = perm if device.orbital_order is None else np.asarray(device.orbital_order)[perm]
-    thin = dataclasses.replace(device, blocks=blocks, couplings=couplings, left=leads[0], right=leads[1],
+    thin = repartitioned(device, blocks=blocks, couplings=couplings, left=leads[0], right=leads[1],
                                overlap=overlap, orbital_order=order)
     dev = device.blocks[0].device
     return Thinning(thin, torch.as_tensor(first, device=dev), torch.as_tensor(last, device=dev))
