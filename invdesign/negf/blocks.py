@@ -23,14 +23,17 @@ def _shifted(minus_h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
 def _mapped(mats: list[torch.Tensor], fn) -> list[torch.Tensor]:
     """``[fn(m) for m in mats]`` with one call of ``fn`` per group of equally shaped matrices (stacked
     along a new leading dimension, which ``fn`` treats as a batch dimension): a device of hundreds of
-    small slices pays the per-operation overhead of torch once per group, not once per slice."""
+    small slices pays the per-operation overhead of torch once per group, not once per slice. Not under
+    autograd: the backward of a stack and its unbind cost more than the per-slice operations save
+    (measured: +0.8 s on the 14 adjoint products of the default FET's gradient)."""
     groups: dict = {}
     for i, m in enumerate(mats):
         groups.setdefault((m.shape, m.dtype, m.device), []).append(i)
     out: list = [None] * len(mats)
     for idx in groups.values():
-        if len(idx) == 1:
-            out[idx[0]] = fn(mats[idx[0]].unsqueeze(0))[0]
+        if len(idx) == 1 or (torch.is_grad_enabled() and any(mats[i].requires_grad for i in idx)):
+            for i in idx:
+                out[i] = fn(mats[i].unsqueeze(0))[0]
             continue
         for i, y in zip(idx, fn(torch.stack([mats[i] for i in idx])).unbind(0)):
             out[i] = y
