@@ -29,7 +29,7 @@ from invdesign.scf.charge import DensityEvaluator, DensitySettings, spectral_bou
 from invdesign.scf.grid import PoissonGrid
 from invdesign.scf.loop import FixedPointResult, SCFOptions
 from invdesign.scf.poisson import Electrostatics, electrostatics
-from invdesign.scf.predictor import BulkDensity, BulkPredictor, neutral_shift
+from invdesign.scf.predictor import BulkDensity, BulkPredictor, neutral_shift, thomas_fermi_start
 
 _LEAD_FIELDS = ("h00", "h01", "coupling", "s00", "s01", "s_coupling")
 
@@ -359,6 +359,9 @@ def bias_point(fet: FETDevice, vg, vd, *, warm: BiasPoint | None = None) -> Bias
             jac = torch.eye(len(u0), dtype=torch.float64) - fet.kernel * warm.result.response.unsqueeze(-2)
             initial = warm.potential.detach() + torch.linalg.solve(jac, (u0 - warm.u0).detach())
     predictor = BulkPredictor(fet.bulk_densities, fet.drain_side, (fet.mu_ev, float(mu_r.detach())))
+    if warm is None and fet.options.thomas_fermi_start:
+        with torch.no_grad():
+            initial = thomas_fermi_start(predictor, u0.detach(), fet.kernel, initial, fet._reference)
     params = [mu_l, mu_r, lead_shifts[0], lead_shifts[1], *tensors]
     potential, result = implicit_fixed_point(model, u0, params, initial=initial, predictor=predictor)
     return BiasPoint(fet, vg, vd, voltages, potential, lead_shifts, result, u0.detach())

@@ -177,3 +177,21 @@ def solve_predictor(predictor, u0: torch.Tensor, kernel: torch.Tensor, u_k: torc
             break
         u, g, dq, norm = trial, g_new, dq_new, new
     return u
+
+
+def thomas_fermi_start(predictor: BulkPredictor, u0: torch.Tensor, kernel: torch.Tensor, u_start: torch.Tensor,
+                       reference: torch.Tensor, tol: float = 1e-4, rounds: int = 8) -> torch.Tensor:
+    """Potential (eV) of ``U = u0 + K (n_bulk(U) - reference)``: the device as Thomas-Fermi sees it,
+    a cold start for the loop closer than the electrodes' potential alone (``u_start``). Solved by
+    :func:`solve_predictor` rounds (each moves at most its trust region) until ``max|G| < tol`` (V)."""
+    u = u_start
+    for _ in range(rounds):
+        dn = predictor.density(u)[0] - reference
+        nxt = solve_predictor(predictor, u0, kernel, u, dn, tol)
+        if not bool(torch.isfinite(nxt).all()):  # a model that cannot say: the electrodes' start
+            return u_start
+        done = float((nxt - u).abs().max()) < 0.5 - 1e-9  # not stopped by the trust region
+        u = nxt
+        if done:
+            break
+    return u
