@@ -2,7 +2,8 @@
 
 The forward value comes from any solver of the Dyson fixed point ``g = [A00 - A01 g A10]^-1``
 (exact Bloch modes by default: closed form when ``h01 = alpha 1`` (``lead_chain``), else ``lead_fast``
-batched in torch, ``lead_modes`` (QZ) where its checks fail; Lopez-Sancho decimation as an alternative), memoised on the inputs' values (``lead_cache``).
+batched in torch, ``lead_modes`` (QZ) where its checks fail; Lopez-Sancho decimation as an
+alternative), memoised on the inputs' values (``lead_cache``).
 The backward pass never unrolls the solver: at the fixed point (dg = -g dM g with M = g^-1),
     dg - (g A01) dg (A10 g) = -g [dA00 - dA01 g A10 - A01 g dA10] g,
 a Stein equation, so the vector-Jacobian product solves the adjoint Stein equation once. The backward is

@@ -14,7 +14,7 @@ import dataclasses
 
 import torch
 
-from invdesign.negf.system import Device, dagger
+from invdesign.negf.system import Device, dagger, repartitioned
 
 
 def _assemble(blocks: list[torch.Tensor], couplings: list[torch.Tensor], idx: list[int]) -> torch.Tensor:
@@ -88,4 +88,4 @@ def merged(device: Device, factor: int) -> Device:
                                        (device.right, device.slice_sizes[-1], last, False)):
         c, sc_lead = lead.coupling_to(edge)
         leads.append(dataclasses.replace(lead, coupling=_pad(c, size, at_start), s_coupling=_pad(sc_lead, size, at_start)))
-    return dataclasses.replace(device, blocks=blocks, couplings=couplings, left=leads[0], right=leads[1], overlap=overlap)
+    return repartitioned(device, blocks=blocks, couplings=couplings, left=leads[0], right=leads[1], overlap=overlap)

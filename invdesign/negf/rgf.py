@@ -88,12 +88,19 @@ def _coupled(up: torch.Tensor, down: torch.Tensor) -> tuple[torch.Tensor | None,
     """
     if up.requires_grad or down.requires_grad:
         return None, None, False
-    a, b = (_distinct(x) != 0 for x in (up, down))
-    a, b = a.reshape(-1, *a.shape[-2:]).any(0), b.reshape(-1, *b.shape[-2:]).any(0)
-    rows = torch.nonzero(a.any(-1) | b.any(-2)).reshape(-1)
-    cols = torch.nonzero(a.any(-2) | b.any(-1)).reshape(-1)
-    diagonal = a.shape[-1] == a.shape[-2] and not bool((a | b).triu(1).any() or (a | b).tril(-1).any())
-    return _compact(rows, up.shape[-2]), _compact(cols, up.shape[-1]), diagonal
+    return _patterns_of(_nonzero_masks([up]) | _nonzero_masks([down]).transpose(0, 2, 1), up.device)[0]
+
+
+def _patterns_of(nz: np.ndarray, device) -> list[Pattern]:
+    """:func:`_coupled` patterns of couplings given as nonzero masks ``(L, b_i, b_{i+1})`` (``up`` or
+    ``down^T`` nonzero): rows touched, columns touched, and structurally diagonal (a transpose keeps
+    an entry off the diagonal, so ``up`` and ``down`` can share one mask)."""
+    rows, cols = nz.any(2), nz.any(1)
+    square = nz.shape[1] == nz.shape[2]
+    diagonal = ~(nz & ~np.eye(nz.shape[1], dtype=bool)).any((1, 2)) if square else np.zeros(len(nz), bool)
+    return [(_compact(torch.as_tensor(np.nonzero(rows[k])[0], device=device), nz.shape[1]),
+             _compact(torch.as_tensor(np.nonzero(cols[k])[0], device=device), nz.shape[2]), bool(diagonal[k]))
+            for k in range(len(nz))]
 
 
 def _compact(idx: torch.Tensor, size: int):
@@ -129,7 +136,7 @@ def coupling_patterns(couplings: list[torch.Tensor], overlaps: list[torch.Tensor
     the diagonal blocks change), so the pattern is found once, not at every sweep; the others are read
     off in one pass per group of equally shaped couplings (a thin-slice device has hundreds)."""
     out: list = [None] * len(couplings)
-    todo: dict = {}  # (shape, device) -> indices of couplings whose pattern is not memoised
+    todo: dict = {}  # (shapes, device) -> indices of couplings whose pattern is not memoised
     keys = []
     for i, h in enumerate(couplings):
         s = None if overlaps is None else overlaps[i]
@@ -146,13 +153,8 @@ def coupling_patterns(couplings: list[torch.Tensor], overlaps: list[torch.Tensor
         nz = _nonzero_masks([couplings[i] for i in idx])
         if overlaps is not None:
             nz = nz | _nonzero_masks([overlaps[i] for i in idx])
-        rows, cols = nz.any(2), nz.any(1)  # rows of slice i / columns of slice i+1 that the coupling touches
-        square = nz.shape[1] == nz.shape[2]
-        diagonal = (~(nz & ~np.eye(nz.shape[1], dtype=bool)).any((1, 2))) if square else np.zeros(len(idx), bool)
-        dev = couplings[idx[0]].device
-        for k, i in enumerate(idx):
-            out[i] = (_compact(torch.as_tensor(np.nonzero(rows[k])[0], device=dev), nz.shape[1]),
-                      _compact(torch.as_tensor(np.nonzero(cols[k])[0], device=dev), nz.shape[2]), bool(diagonal[k]))
+        for i, pattern in zip(idx, _patterns_of(nz, couplings[idx[0]].device)):
+            out[i] = pattern
     for i, h in enumerate(couplings):
         if len(_PATTERNS) >= PATTERN_MEMO:
             _PATTERNS.clear()

@@ -25,6 +25,7 @@ from invdesign.negf.lead_bands import lead_bands, zone_midpoints
 from invdesign.negf.system import Lead
 
 MAX_EXPONENT = 40.0
+TRUST_REGION_EV = 0.5  # how far one nonlinear Poisson step may move the potential
 
 
 def neutral_shift(lead: Lead, doping: float, reference: float, mu_ev: float, temperature_k: float,
@@ -145,7 +146,7 @@ class ExponentialPredictor:
 
 
 def solve_predictor(predictor, u0: torch.Tensor, kernel: torch.Tensor, u_k: torch.Tensor, dn_k: torch.Tensor,
-                    tol: float, max_iter: int = 40, max_move: float = 0.5) -> torch.Tensor:
+                    tol: float, max_iter: int = 40, max_move: float = TRUST_REGION_EV) -> torch.Tensor:
     """Nonlinear Poisson step: solve ``U = u0 + K dn_pred(U)`` by damped Newton from ``U_k`` (eV).
 
     ``dn_pred`` is ``predictor.predict(U, U_k, dn_k)``. The potential stays within ``max_move`` (eV) of
@@ -190,7 +191,7 @@ def thomas_fermi_start(predictor: BulkPredictor, u0: torch.Tensor, kernel: torch
         nxt = solve_predictor(predictor, u0, kernel, u, dn, tol)
         if not bool(torch.isfinite(nxt).all()):  # a model that cannot say: the electrodes' start
             return u_start
-        done = float((nxt - u).abs().max()) < 0.5 - 1e-9  # not stopped by the trust region
+        done = float((nxt - u).abs().max()) < TRUST_REGION_EV - 1e-9  # not stopped by the trust region
         u = nxt
         if done:
             break

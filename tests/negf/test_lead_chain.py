@@ -103,7 +103,10 @@ def test_batched_lead_and_mirror_pair(monkeypatch):
 ])
 def test_other_leads_are_not_taken(h01, overlap):
     assert chain_lead(torch.zeros(3, 3), h01.to(torch.float64), overlap) is None
-    assert chain_lead(torch.zeros(3, 3), -torch.eye(3).expand(2, 3, 3), False) is None  # batched h01
+
+
+def test_a_batched_hopping_is_not_taken():
+    assert chain_lead(torch.zeros(3, 3), -torch.eye(3).expand(2, 3, 3), False) is None
 
 
 def test_gradient_through_a_chain_lead_matches_finite_differences():
